@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gmemctl's bus access: choosing and opening the bus, finding regions by id,
+ * name or path, reading their properties, and any D-Bus value as JSON. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gmemctl.h"
+#include "util.h"
+
+int bus_address(const char *bus_arg, char **ret)
+{
+        const char *e;
+        char *s;
+
+        if (!bus_arg) {
+                e = getenv("GMEM_BUS_ADDRESS");
+                bus_arg = e && *e ? e : "system";
+        }
+        if (streq(bus_arg, "system")) {
+                e = getenv("DBUS_SYSTEM_BUS_ADDRESS");
+                s = strdup(e && *e ? e : "unix:path=/run/dbus/system_bus_socket");
+        } else if (streq(bus_arg, "session")) {
+                e = getenv("DBUS_SESSION_BUS_ADDRESS");
+                if (e && *e)
+                        s = strdup(e);
+                else if ((e = getenv("XDG_RUNTIME_DIR")) && *e) {
+                        if (asprintf(&s, "unix:path=%s/bus", e) < 0)
+                                s = NULL;
+                } else
+                        return log_error_errno(-ENXIO, "no session bus: neither $DBUS_SESSION_BUS_ADDRESS "
+                                                       "nor $XDG_RUNTIME_DIR is set");
+        } else
+                s = strdup(bus_arg);
+        if (!s)
+                return log_error_errno(-ENOMEM, "out of memory");
+        *ret = s;
+        return 0;
+}
+
+int bus_connect(const char *bus_arg, sd_bus **ret)
+{
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ char *address = NULL;
+        int r;
+
+        r = bus_address(bus_arg, &address);
+        if (r < 0)
+                return r;
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, true);
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(bus, true);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0)
+                return log_error_errno(r, "cannot connect to the bus at %s: %s", address, strerror(-r));
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+int region_id_from_path(const char *path, uint64_t *ret)
+{
+        const char *p;
+        char *end;
+        unsigned long long v;
+
+        if (strncmp(path, GMEM_REGION_PREFIX, strlen(GMEM_REGION_PREFIX)) != 0)
+                return -EINVAL;
+        p = path + strlen(GMEM_REGION_PREFIX);
+        if (*p < '0' || *p > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(p, &end, 10);
+        if (errno || *end)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+void region_entries_free(struct region_entry *e, size_t n)
+{
+        if (!e)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                free(e[i].path);
+                free(e[i].name);
+                free(e[i].policy);
+        }
+        free(e);
+}
+
+static int read_region_entries(sd_bus_message *reply, struct region_entry **ret, size_t *n_ret)
+{
+        struct region_entry *entries = NULL;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "(ostsu)");
+        while (r >= 0) {
+                const char *path, *name, *policy;
+                struct region_entry *grown, *e;
+
+                grown = realloc(entries, (n + 1) * sizeof(*entries));
+                if (!grown) {
+                        r = -ENOMEM;
+                        break;
+                }
+                entries = grown;
+                e = &entries[n];
+                *e = (struct region_entry) {};
+                r = sd_bus_message_read(reply, "(ostsu)", &path, &name, &e->size, &policy, &e->owner_uid);
+                if (r <= 0)
+                        break;
+                n++;
+                (void) region_id_from_path(path, &e->id);
+                e->path = strdup(path);
+                e->name = strdup(name);
+                e->policy = strdup(policy);
+                if (!e->path || !e->name || !e->policy)
+                        r = -ENOMEM;
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(reply);
+        if (r < 0) {
+                region_entries_free(entries, n);
+                return r;
+        }
+        *ret = entries;
+        *n_ret = n;
+        return 0;
+}
+
+static int entry_compare(const void *a, const void *b)
+{
+        const struct region_entry *x = a, *y = b;
+
+        return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Sorted by id, so that tables and JSON keep a stable order. */
+int list_regions(sd_bus *bus, struct region_entry **ret, size_t *n_ret)
+{
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, GMEM_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_IFACE, "ListRegions", &error,
+                               &reply, NULL);
+        if (r < 0)
+                return log_bus_error(&error, r, "ListRegions failed");
+        r = read_region_entries(reply, ret, n_ret);
+        if (r < 0)
+                return log_error_errno(r, "cannot read the ListRegions reply: %s", strerror(-r));
+        if (*n_ret > 1)
+                qsort(*ret, *n_ret, sizeof(**ret), entry_compare);
+        return 0;
+}
+
+int region_resolve(sd_bus *bus, const char *spec, char **ret_path)
+{
+        struct region_entry *entries = NULL;
+        const struct region_entry *found = NULL;
+        size_t n = 0, matches = 0;
+        bool by_id = spec[0] >= '0' && spec[0] <= '9' && spec[strspn(spec, "0123456789")] == '\0';
+        int r;
+
+        r = list_regions(bus, &entries, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                const struct region_entry *e = &entries[i];
+                char id[32];
+
+                snprintf(id, sizeof(id), "%" PRIu64, e->id);
+                if (spec[0] == '/' ? streq(e->path, spec) : by_id ? streq(id, spec) : streq(e->name, spec)) {
+                        found = e;
+                        matches++;
+                }
+        }
+        /* An all-digit name is legal: fall back to names when no id matches. */
+        if (!found && by_id)
+                for (size_t i = 0; i < n; i++)
+                        if (streq(entries[i].name, spec)) {
+                                found = &entries[i];
+                                matches++;
+                        }
+        if (!found)
+                r = log_error_errno(-ENOENT, "no region '%s'; 'gmemctl list' shows the regions", spec);
+        else if (matches > 1)
+                r = log_error_errno(-ENOTUNIQ, "%zu regions are named '%s'; give the id or the object path instead",
+                                    matches, spec);
+        else {
+                *ret_path = strdup(found->path);
+                r = *ret_path ? 0 : log_error_errno(-ENOMEM, "out of memory");
+        }
+        region_entries_free(entries, n);
+        return r;
+}
+
+void region_props_done(struct region_props *p)
+{
+        free(p->name);
+        free(p->policy);
+        free(p->nodes);
+        free(p->resident);
+        *p = (struct region_props) {};
+}
+
+static int read_region_property(sd_bus_message *m, const char *key, struct region_props *p)
+{
+        const char *s;
+        const void *array;
+        size_t bytes;
+        int r;
+
+        if (streq(key, "Name") || streq(key, "Policy")) {
+                r = sd_bus_message_read(m, "v", "s", &s);
+                if (r < 0)
+                        return r;
+                char **field = streq(key, "Name") ? &p->name : &p->policy;
+                free(*field);
+                *field = strdup(s);
+                return *field ? 0 : -ENOMEM;
+        }
+        if (streq(key, "Size"))
+                return sd_bus_message_read(m, "v", "t", &p->size);
+        if (streq(key, "OwnerUID"))
+                return sd_bus_message_read(m, "v", "u", &p->owner_uid);
+        if (streq(key, "OwnerPID"))
+                return sd_bus_message_read(m, "v", "u", &p->owner_pid);
+        if (streq(key, "Nodes")) {
+                r = sd_bus_message_enter_container(m, 'v', "au");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_read_array(m, 'u', &array, &bytes);
+                if (r < 0)
+                        return r;
+                free(p->nodes);
+                p->n_nodes = bytes / sizeof(uint32_t);
+                p->nodes = malloc(bytes ?: 1);
+                if (!p->nodes)
+                        return -ENOMEM;
+                memcpy(p->nodes, array, bytes);
+                return sd_bus_message_exit_container(m);
+        }
+        if (streq(key, "Resident")) {
+                r = sd_bus_message_enter_container(m, 'v', "a(ut)");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_enter_container(m, 'a', "(ut)");
+                while (r >= 0) {
+                        uint32_t node;
+                        uint64_t value;
+                        __typeof__(p->resident) grown;
+
+                        r = sd_bus_message_read(m, "(ut)", &node, &value);
+                        if (r <= 0)
+                                break;
+                        grown = realloc(p->resident, (p->n_resident + 1) * sizeof(*p->resident));
+                        if (!grown)
+                                return -ENOMEM;
+                        p->resident = grown;
+                        p->resident[p->n_resident].node = node;
+                        p->resident[p->n_resident].bytes = value;
+                        p->n_resident++;
+                }
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+                return sd_bus_message_exit_container(m);
+        }
+        /* A property a newer daemon added: not ours to show yet. */
+        return sd_bus_message_skip(m, "v");
+}
+
+int region_props_get(sd_bus *bus, const char *path, struct region_props *ret)
+{
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        struct region_props p = {};
+        int r;
+
+        r = sd_bus_call_method(bus, GMEM_SERVICE, path, "org.freedesktop.DBus.Properties", "GetAll", &error,
+                               &reply, "s", GMEM_REGION_IFACE);
+        if (r < 0)
+                return log_bus_error(&error, r, "reading the region's properties failed");
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        while (r >= 0) {
+                const char *key;
+
+                r = sd_bus_message_enter_container(reply, 'e', "sv");
+                if (r <= 0)
+                        break;
+                r = sd_bus_message_read(reply, "s", &key);
+                if (r >= 0)
+                        r = read_region_property(reply, key, &p);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(reply);
+        if (r >= 0 && (!p.name || !p.policy))
+                r = -EBADMSG;
+        if (r < 0) {
+                region_props_done(&p);
+                return log_error_errno(r, "cannot read the properties of %s: %s", path, strerror(-r));
+        }
+        *ret = p;
+        return 0;
+}
+
+static int read_basic_json(sd_bus_message *m, char type, json_object **ret)
+{
+        union {
+                uint8_t y;
+                int16_t n;
+                uint16_t q;
+                int32_t i;
+                uint32_t u;
+                int64_t x;
+                uint64_t t;
+                double d;
+                int b;
+                const char *s;
+        } v;
+        json_object *o;
+        int r;
+
+        r = sd_bus_message_read_basic(m, type, &v);
+        if (r < 0)
+                return r;
+        switch (type) {
+        case 'y': o = json_object_new_int64(v.y); break;
+        case 'n': o = json_object_new_int64(v.n); break;
+        case 'q': o = json_object_new_int64(v.q); break;
+        case 'i': o = json_object_new_int64(v.i); break;
+        case 'h': o = json_object_new_int64(v.i); break;
+        case 'u': o = json_object_new_int64(v.u); break;
+        case 'x': o = json_object_new_int64(v.x); break;
+        case 't': o = json_object_new_uint64(v.t); break;
+        case 'd': o = json_object_new_double(v.d); break;
+        case 'b': o = json_object_new_boolean(v.b); break;
+        case 's':
+        case 'o':
+        case 'g': o = json_object_new_string(v.s); break;
+        default: return -EBADMSG;
+        }
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}
+
+/* A dict: keys become strings ("0" for a numeric key). */
+static int read_dict_json(sd_bus_message *m, const char *contents, json_object **ret)
+{
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        r = sd_bus_message_enter_container(m, 'a', contents);
+        while (r >= 0) {
+                _cleanup_(json_object_putp) json_object *key = NULL, *value = NULL;
+                const char *entry;
+                char type;
+
+                r = sd_bus_message_peek_type(m, &type, &entry);
+                if (r <= 0)
+                        break;
+                r = sd_bus_message_enter_container(m, 'e', entry);
+                if (r < 0)
+                        break;
+                r = read_basic_json(m, entry[0], &key);
+                if (r >= 0)
+                        r = bus_read_json(m, &value);
+                if (r >= 0)
+                        r = json_add(o, json_object_get_string(key), TAKE_PTR(value));
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+int bus_read_json(sd_bus_message *m, json_object **ret)
+{
+        _cleanup_(json_object_putp) json_object *a = NULL;
+        const char *contents;
+        char type;
+        int r;
+
+        r = sd_bus_message_peek_type(m, &type, &contents);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENXIO;
+        if (type == 'a' && contents[0] == '{')
+                return read_dict_json(m, contents, ret);
+        if (type != 'a' && type != 'r' && type != 'v')
+                return read_basic_json(m, type, ret);
+
+        r = sd_bus_message_enter_container(m, type, contents);
+        if (r < 0)
+                return r;
+        if (type == 'v') {
+                r = bus_read_json(m, ret);
+                return r < 0 ? r : sd_bus_message_exit_container(m);
+        }
+        a = json_object_new_array();
+        if (!a)
+                return -ENOMEM;
+        for (;;) {
+                json_object *item = NULL;
+
+                r = sd_bus_message_at_end(m, false);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        break;
+                r = bus_read_json(m, &item);
+                if (r < 0)
+                        return r;
+                if (json_object_array_add(a, item) < 0) {
+                        json_object_put(item);
+                        return -ENOMEM;
+                }
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(a);
+        return 0;
+}

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gmemctl: the operator's view of gmemd. Parses and checks the command line
+ * (usage errors exit 2), then runs one verb (failures exit 1). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gmem-config.h"
+#include "gmem.h"
+#include "gmemctl.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+
+static const struct verb {
+        const char *name;
+        const char *summary;
+        const char *synopsis;
+        const char *help;
+        unsigned n_args; /* exactly this many operands after the verb */
+        bool create_options;
+        int (*run)(const struct args *a);
+} verbs[] = {
+        { "status", "Show nodes, kernel features and region totals", "status", "Show the host's NUMA nodes, the kernel features gmemd sees, and region totals.",
+          0, false, verb_status },
+        { "list", "List regions", "list", "List the regions gmemd holds.", 0, false, verb_list },
+        { "show", "Show one region's properties", "show REGION", "Show one region's properties, including its resident bytes per node.\n"
+          "REGION is a region id, a region name or an object path.", 1, false, verb_show },
+        { "create", "Create a region on a scratch VM to try placement", "create SIZE [--name=NAME] [--policy=POLICY] [--nodes=LIST] [--populate]\n"
+          "                     [--private] [--persist] [--hold]",
+          "Create a region of SIZE bytes (4096, 64M, 1G: binary units) on a scratch VM that\n"
+          "gmemctl makes itself, print it, and release it again when gmemctl exits, unless\n"
+          "--persist or --hold.", 1, true, verb_create },
+        { "release", "Release a region", "release REGION", "Release a region now. REGION is an id, a name or an object path.",
+          1, false, verb_release },
+};
+
+static const char create_options_help[] =
+        "     --name=NAME          Name the region (letters, digits, '.', '_', '-')\n"
+        "     --policy=POLICY      default, bind, preferred, interleave or auto\n"
+        "     --nodes=LIST         NUMA nodes for the policy, e.g. 0 or 0,1 or 0-3\n"
+        "     --populate           Allocate the whole region now, on its nodes\n"
+        "     --private            Create the guest_memfd without INIT_SHARED\n"
+        "     --persist            Keep the region in gmemd after gmemctl exits\n"
+        "     --hold               Keep gmemctl (and the region) until SIGINT or SIGTERM\n";
+
+static const char global_options_help[] =
+        "  -h --help               Show this help, or a command's help\n"
+        "     --version            Show the version\n"
+        "     --json               Print JSON instead of tables (see gmemctl(1))\n"
+        "     --no-legend          Do not print column headers and footers\n"
+        "     --bus=BUS            system, session, or a D-Bus address such as\n"
+        "                          unix:path=/run/gmem-test/bus (default: $GMEM_BUS_ADDRESS,\n"
+        "                          else system)\n";
+
+static void help(void)
+{
+        printf("Usage: gmemctl [OPTIONS...] COMMAND ...\n\n"
+               "Inspect and manage the guest_memfd regions of gmemd (%s).\n\nCommands:\n", GMEM_BUS_NAME);
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                /* The synopsis up to its options: "create SIZE". */
+                int len = (int) strcspn(verbs[i].synopsis, "[\n");
+
+                while (len > 0 && verbs[i].synopsis[len - 1] == ' ')
+                        len--;
+                printf("  %-19.*s%s\n", len, verbs[i].synopsis, verbs[i].summary);
+        }
+        printf("  help [COMMAND]     Show this help, or a command's help\n");
+        printf("\nOptions:\n%s\nOptions of create:\n%s\nSee gmemctl(1).\n", global_options_help,
+               create_options_help);
+}
+
+static void verb_help(const struct verb *v)
+{
+        printf("Usage: gmemctl [OPTIONS...] %s\n\n%s\n\n", v->synopsis, v->help);
+        if (v->create_options)
+                printf("Options:\n%s", create_options_help);
+        printf("%sGlobal options:\n%s\nSee gmemctl(1).\n", v->create_options ? "\n" : "", global_options_help);
+}
+
+static const struct verb *find_verb(const char *name)
+{
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i].name, name))
+                        return &verbs[i];
+        return NULL;
+}
+
+static int usage_error(const char *verb, const char *format, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(const char *verb, const char *format, ...)
+{
+        va_list ap;
+
+        fputs("gmemctl: ", stderr);
+        va_start(ap, format);
+        vfprintf(stderr, format, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry 'gmemctl %s--help' for more information.\n", verb ? verb : "");
+        return -EINVAL;
+}
+
+/* Remember a create-only option so that it can be refused for other verbs. */
+struct parse_state {
+        const char *create_option;
+        bool help;
+        bool version;
+};
+
+static int parse_create_option(int c, const char *value, struct args *a, struct parse_state *s)
+{
+        int r;
+
+        switch (c) {
+        case 'N':
+                s->create_option = "--name";
+                a->name = value;
+                return 0;
+        case 'P':
+                s->create_option = "--policy";
+                a->policy = gmem_policy_from_string(value);
+                if (a->policy < 0)
+                        return usage_error("create ", "unknown policy '%s' (expected default, bind, preferred, "
+                                           "interleave or auto)", value);
+                return 0;
+        case 'O':
+                s->create_option = "--nodes";
+                free(a->nodes);
+                a->nodes = NULL;
+                r = parse_node_list(value, &a->nodes, &a->n_nodes);
+                if (r < 0)
+                        return usage_error("create ", "invalid node list '%s': use node numbers below 1024 such as "
+                                           "0, 0,1 or 0-3", value);
+                return 0;
+        case 'p':
+                s->create_option = "--populate";
+                a->populate = true;
+                return 0;
+        case 'v':
+                s->create_option = "--private";
+                a->private_memory = true;
+                return 0;
+        case 'k':
+                s->create_option = "--persist";
+                a->persist = true;
+                return 0;
+        case 'H':
+                s->create_option = "--hold";
+                a->hold = true;
+                return 0;
+        }
+        return 1; /* not a create option */
+}
+
+static int parse_options(int argc, char *argv[], struct args *a, struct parse_state *s)
+{
+        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_LEGEND, ARG_BUS };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
+                { "bus", required_argument, NULL, ARG_BUS },
+                { "name", required_argument, NULL, 'N' },
+                { "policy", required_argument, NULL, 'P' },
+                { "nodes", required_argument, NULL, 'O' },
+                { "populate", no_argument, NULL, 'p' },
+                { "private", no_argument, NULL, 'v' },
+                { "persist", no_argument, NULL, 'k' },
+                { "hold", no_argument, NULL, 'H' },
+                {}
+        };
+        int c, r;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        s->help = true;
+                        break;
+                case ARG_VERSION:
+                        s->version = true;
+                        break;
+                case ARG_JSON:
+                        a->json = true;
+                        break;
+                case ARG_NO_LEGEND:
+                        a->legend = false;
+                        break;
+                case ARG_BUS:
+                        if (!*optarg)
+                                return usage_error(NULL, "--bus needs system, session or a D-Bus address");
+                        a->bus = optarg;
+                        break;
+                case ':':
+                        return usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
+                case '?':
+                        if (optopt)
+                                return usage_error(NULL, "unknown option '-%c'", optopt);
+                        return usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
+                default:
+                        r = parse_create_option(c, optarg, a, s);
+                        if (r < 0)
+                                return r;
+                        if (r > 0)
+                                return usage_error(NULL, "unexpected option %d", c);
+                        break;
+                }
+        }
+        return 0;
+}
+
+static int parse_operands(const struct verb *v, int n, char **operands, struct args *a,
+                          const struct parse_state *s)
+{
+        char hint[32];
+        int r;
+
+        snprintf(hint, sizeof(hint), "%s ", v->name);
+        if (s->create_option && !v->create_options)
+                return usage_error(hint, "%s is an option of create, not of %s", s->create_option, v->name);
+        if ((unsigned) n < v->n_args)
+                return usage_error(hint, "missing operand: %s", v->synopsis);
+        if ((unsigned) n > v->n_args)
+                return usage_error(hint, "unexpected argument '%s': %s", operands[v->n_args], v->synopsis);
+        if (streq(v->name, "create")) {
+                r = parse_size(operands[0], &a->size);
+                if (r == -ERANGE)
+                        return usage_error(hint, "size '%s' does not fit in 64 bits", operands[0]);
+                if (r < 0)
+                        return usage_error(hint, "invalid size '%s': give bytes, or a number with K, M, G or T "
+                                           "(binary units), such as 64M", operands[0]);
+        } else if (v->n_args == 1)
+                a->region = operands[0];
+        return 0;
+}
+
+static int run(int argc, char *argv[])
+{
+        struct args a = { .legend = true, .policy = -1 };
+        struct parse_state s = {};
+        const struct verb *v = NULL;
+        int r;
+
+        r = parse_options(argc, argv, &a, &s);
+        if (r < 0)
+                goto out;
+        if (s.version) {
+                printf("gmemctl %s\n", GMEM_VERSION);
+                goto out;
+        }
+        if (optind < argc && streq(argv[optind], "help")) {
+                s.help = true;
+                optind++;
+                if (optind == argc) {
+                        help();
+                        goto out;
+                }
+        }
+        if (optind == argc) {
+                if (s.help)
+                        help();
+                else
+                        r = usage_error(NULL, "missing command (status, list, show, create or release)");
+                goto out;
+        }
+        v = find_verb(argv[optind]);
+        if (!v) {
+                r = usage_error(NULL, "unknown command '%s' (status, list, show, create or release)", argv[optind]);
+                goto out;
+        }
+        if (s.help) {
+                verb_help(v);
+                goto out;
+        }
+        r = parse_operands(v, argc - optind - 1, argv + optind + 1, &a, &s);
+        if (r < 0)
+                goto out;
+        r = v->run(&a);
+        r = r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        free(a.nodes);
+        return r;
+out:
+        free(a.nodes);
+        return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+}
+
+int main(int argc, char *argv[])
+{
+        int r = run(argc, argv);
+
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "gmemctl: cannot write the output: %m\n");
+                return EXIT_FAILURE;
+        }
+        return r;
+}

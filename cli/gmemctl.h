@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gmemctl's shared pieces: parsed arguments, the verbs, and the helpers for
+ * bus access, errors and output (human tables or --json) they use. */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+#include "macro.h"
+
+#define GMEM_SERVICE "org.gmem1"
+#define GMEM_MANAGER_PATH "/org/gmem1"
+#define GMEM_MANAGER_IFACE "org.gmem1.Manager"
+#define GMEM_REGION_IFACE "org.gmem1.Region"
+#define GMEM_REGION_PREFIX "/org/gmem1/region/"
+
+/* Arguments, validated by gmemctl.c before any verb runs: a verb's own
+ * failures are runtime failures (exit status 1), never usage errors. */
+struct args {
+        const char *bus; /* system, session, an address, or NULL: $GMEM_BUS_ADDRESS or system */
+        bool json;
+        bool legend;
+        /* create */
+        uint64_t size;
+        const char *name;
+        int policy; /* gmem_policy, or -1 when not given */
+        unsigned *nodes;
+        size_t n_nodes;
+        bool populate;
+        bool private_memory;
+        bool persist;
+        bool hold;
+        /* show, release */
+        const char *region;
+};
+
+int verb_status(const struct args *a);
+int verb_list(const struct args *a);
+int verb_show(const struct args *a);
+int verb_create(const struct args *a);
+int verb_release(const struct args *a);
+
+/* --- errors: print "gmemctl: ..." to stderr and return r ------------------- */
+int log_error_errno(int r, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* The daemon's message and error name when @error is set, else @what and r. */
+int log_bus_error(const sd_bus_error *error, int r, const char *what);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
+
+/* --- bus ------------------------------------------------------------------- */
+/* The D-Bus address --bus (or its absence) stands for; caller frees. */
+int bus_address(const char *bus_arg, char **ret);
+int bus_connect(const char *bus_arg, sd_bus **ret);
+
+struct region_entry {
+        char *path;
+        uint64_t id;
+        char *name;
+        uint64_t size;
+        char *policy;
+        uint32_t owner_uid;
+};
+void region_entries_free(struct region_entry *e, size_t n);
+int list_regions(sd_bus *bus, struct region_entry **ret, size_t *n_ret);
+/* Find REGION (an id, a name or an object path) among the daemon's regions. */
+int region_resolve(sd_bus *bus, const char *spec, char **ret_path);
+int region_id_from_path(const char *path, uint64_t *ret);
+
+struct region_props {
+        char *name;
+        uint64_t size;
+        char *policy;
+        uint32_t *nodes;
+        size_t n_nodes;
+        uint32_t owner_uid;
+        uint32_t owner_pid;
+        struct { uint32_t node; uint64_t bytes; } *resident;
+        size_t n_resident;
+};
+void region_props_done(struct region_props *p);
+int region_props_get(sd_bus *bus, const char *path, struct region_props *ret);
+
+/* Read the next complete value of any type from @m as JSON: dicts with
+ * basic keys become objects, other arrays and structs become arrays. */
+int bus_read_json(sd_bus_message *m, json_object **ret);
+
+/* --- output ---------------------------------------------------------------- */
+int json_print(json_object *o);
+/* Set @key on @o, taking @value; -ENOMEM when either fails. */
+int json_add(json_object *o, const char *key, json_object *value);
+json_object *region_props_to_json(const char *path, const struct region_props *p, bool full);
+/* Human one-liners: "0,1" or "-"; "64.0 MiB on node 0, ..." or "nothing". */
+char *format_nodes(const uint32_t *nodes, size_t n);
+char *format_resident(const struct region_props *p);
+char *format_owner(uint32_t uid);
+
+struct table;
+int table_new(size_t n_columns, const char *const *headers, struct table **ret);
+struct table *table_free(struct table *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct table *, table_free);
+/* Add one cell; rows fill left to right. Copies @s. */
+int table_add(struct table *t, const char *s);
+int table_addf(struct table *t, const char *format, ...) __attribute__((format(printf, 2, 3)));
+void table_print(const struct table *t, bool legend);

@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libgmem: the client connection, error bookkeeping, region options and the
+ * daemon-wide queries (version, regions, nodes). Regions are in libgmem-region.c. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-errors.h"
+#include "libgmem-internal.h"
+#include "macro.h"
+#include "util.h"
+
+/* --- errors ---------------------------------------------------------------- */
+
+void client_clear_error(gmem_client *client)
+{
+        free(client->error_name);
+        free(client->error_message);
+        client->error_name = client->error_message = NULL;
+}
+
+static int client_set_error(gmem_client *client, int r, const char *name, const char *message)
+{
+        client_clear_error(client);
+        if (name)
+                client->error_name = strdup(name);
+        client->error_message = strdup(message ?: strerror(-r));
+        return r;
+}
+
+int client_bus_error(gmem_client *client, const sd_bus_error *error, int r)
+{
+        if (sd_bus_error_is_set(error)) {
+                /* sd_bus_call() already returns the mapped errno; a caller
+                 * that only has the error gets it mapped here. */
+                if (r >= 0)
+                        r = -sd_bus_error_get_errno(error);
+                if (r >= 0)
+                        r = -EIO;
+                return client_set_error(client, r, error->name, error->message);
+        }
+        if (r >= 0)
+                r = -EIO;
+        return client_set_error(client, r, NULL, NULL);
+}
+
+int client_local_error(gmem_client *client, int r, const char *format, ...)
+{
+        _cleanup_free_ char *message = NULL;
+        va_list ap;
+        int k;
+
+        va_start(ap, format);
+        k = vasprintf(&message, format, ap);
+        va_end(ap);
+        if (k < 0)
+                message = NULL;
+        return client_set_error(client, r, NULL, message);
+}
+
+_public_ const char *gmem_client_get_error(gmem_client *client)
+{
+        return client ? client->error_message : NULL;
+}
+
+_public_ const char *gmem_client_get_error_name(gmem_client *client)
+{
+        return client ? client->error_name : NULL;
+}
+
+/* --- connection ------------------------------------------------------------ */
+
+static int bus_open_address(const char *address, sd_bus **ret)
+{
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_address(bus, address);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_bus_client(bus, true);
+        if (r < 0)
+                return r;
+        r = sd_bus_negotiate_fds(bus, true);
+        if (r < 0)
+                return r;
+        r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+_public_ int gmem_client_new(const char *address, gmem_client **ret)
+{
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        gmem_client *client;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        /* secure_getenv: a setuid VMM must not be pointed at another bus. */
+        if (!address) {
+                address = secure_getenv("GMEM_BUS_ADDRESS");
+                if (address && !*address)
+                        address = NULL;
+        }
+        r = gmem_bus_errors_register();
+        if (r < 0)
+                return r;
+        r = address ? bus_open_address(address, &bus) : sd_bus_open_system(&bus);
+        if (r < 0)
+                return r;
+
+        client = calloc(1, sizeof(*client));
+        if (!client)
+                return -ENOMEM;
+        client->n_ref = 1;
+        client->bus = TAKE_PTR(bus);
+        *ret = client;
+        return 0;
+}
+
+_public_ gmem_client *gmem_client_ref(gmem_client *client)
+{
+        if (client)
+                client->n_ref++;
+        return client;
+}
+
+_public_ gmem_client *gmem_client_unref(gmem_client *client)
+{
+        if (!client || --client->n_ref > 0)
+                return NULL;
+        sd_bus_flush_close_unref(client->bus);
+        client_clear_error(client);
+        free(client);
+        return NULL;
+}
+
+_public_ int gmem_client_get_version(gmem_client *client, char **ret)
+{
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        if (!client || !ret)
+                return -EINVAL;
+        client_clear_error(client);
+        r = sd_bus_get_property_string(client->bus, GMEM_BUS_SERVICE, GMEM_MANAGER_PATH,
+                                       GMEM_MANAGER_INTERFACE, "Version", &error, ret);
+        return r < 0 ? client_bus_error(client, &error, r) : 0;
+}
+
+/* --- policies and options -------------------------------------------------- */
+
+static const char *const policy_names[] = {
+        [GMEM_POLICY_DEFAULT] = "default",
+        [GMEM_POLICY_BIND] = "bind",
+        [GMEM_POLICY_PREFERRED] = "preferred",
+        [GMEM_POLICY_INTERLEAVE] = "interleave",
+        [GMEM_POLICY_AUTO] = "auto",
+};
+
+_public_ int gmem_policy_from_string(const char *s)
+{
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(policy_names); i++)
+                if (streq(s, policy_names[i]))
+                        return (int) i;
+        return -EINVAL;
+}
+
+_public_ const char *gmem_policy_to_string(gmem_policy policy)
+{
+        if ((unsigned) policy >= ELEMENTSOF(policy_names))
+                return NULL;
+        return policy_names[policy];
+}
+
+_public_ int gmem_options_new(gmem_options **ret)
+{
+        gmem_options *o;
+
+        if (!ret)
+                return -EINVAL;
+        o = calloc(1, sizeof(*o));
+        if (!o)
+                return -ENOMEM;
+        o->n_ref = 1;
+        o->policy = GMEM_POLICY_DEFAULT;
+        o->shared = true;
+        *ret = o;
+        return 0;
+}
+
+_public_ gmem_options *gmem_options_ref(gmem_options *options)
+{
+        if (options)
+                options->n_ref++;
+        return options;
+}
+
+_public_ gmem_options *gmem_options_unref(gmem_options *options)
+{
+        if (!options || --options->n_ref > 0)
+                return NULL;
+        free(options->name);
+        free(options->nodes);
+        free(options);
+        return NULL;
+}
+
+_public_ int gmem_options_set_name(gmem_options *options, const char *name)
+{
+        char *copy = NULL;
+
+        if (!options)
+                return -EINVAL;
+        /* The daemon checks the characters and length; NULL means "pick one". */
+        if (name) {
+                copy = strdup(name);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        free(options->name);
+        options->name = copy;
+        return 0;
+}
+
+_public_ int gmem_options_set_policy(gmem_options *options, gmem_policy policy)
+{
+        if (!options || !gmem_policy_to_string(policy))
+                return -EINVAL;
+        options->policy = policy;
+        return 0;
+}
+
+_public_ int gmem_options_set_nodes(gmem_options *options, const unsigned *nodes, size_t n)
+{
+        unsigned *copy = NULL;
+
+        if (!options || (n > 0 && !nodes) || n > UINT32_MAX / sizeof(uint32_t))
+                return -EINVAL;
+        if (n > 0) {
+                copy = malloc(n * sizeof(*copy));
+                if (!copy)
+                        return -ENOMEM;
+                memcpy(copy, nodes, n * sizeof(*copy));
+        }
+        free(options->nodes);
+        options->nodes = copy;
+        options->n_nodes = n;
+        return 0;
+}
+
+_public_ int gmem_options_set_populate(gmem_options *options, bool populate)
+{
+        if (!options)
+                return -EINVAL;
+        options->populate = populate;
+        return 0;
+}
+
+_public_ int gmem_options_set_shared(gmem_options *options, bool shared)
+{
+        if (!options)
+                return -EINVAL;
+        options->shared = shared;
+        return 0;
+}
+
+_public_ int gmem_options_set_persist(gmem_options *options, bool persist)
+{
+        if (!options)
+                return -EINVAL;
+        options->persist = persist;
+        return 0;
+}
+
+/* --- listings -------------------------------------------------------------- */
+
+_public_ void gmem_region_info_free(gmem_region_info *infos, size_t n)
+{
+        if (!infos)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                free(infos[i].path);
+                free(infos[i].name);
+                free(infos[i].policy);
+        }
+        free(infos);
+}
+
+static int read_region_infos(sd_bus_message *reply, gmem_region_info **ret, size_t *n_ret)
+{
+        gmem_region_info *infos = NULL;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "(ostsu)");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *path, *name, *policy;
+                uint64_t size;
+                uint32_t uid;
+                gmem_region_info *grown;
+
+                r = sd_bus_message_read(reply, "(ostsu)", &path, &name, &size, &policy, &uid);
+                if (r <= 0)
+                        break;
+                grown = realloc(infos, (n + 1) * sizeof(*infos));
+                if (!grown) {
+                        r = -ENOMEM;
+                        break;
+                }
+                infos = grown;
+                infos[n] = (gmem_region_info) {
+                        .path = strdup(path),
+                        .name = strdup(name),
+                        .size = size,
+                        .policy = strdup(policy),
+                        .owner_uid = uid,
+                };
+                n++;
+                if (!infos[n - 1].path || !infos[n - 1].name || !infos[n - 1].policy) {
+                        r = -ENOMEM;
+                        break;
+                }
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(reply);
+        if (r < 0) {
+                gmem_region_info_free(infos, n);
+                return r;
+        }
+        *ret = infos;
+        *n_ret = n;
+        return 0;
+}
+
+_public_ int gmem_client_list_regions(gmem_client *client, gmem_region_info **ret, size_t *n_ret)
+{
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        if (!client || !ret || !n_ret)
+                return -EINVAL;
+        client_clear_error(client);
+        r = sd_bus_call_method(client->bus, GMEM_BUS_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
+                               "ListRegions", &error, &reply, NULL);
+        if (r < 0)
+                return client_bus_error(client, &error, r);
+        r = read_region_infos(reply, ret, n_ret);
+        if (r < 0)
+                return client_local_error(client, r, "cannot read the ListRegions reply: %s", strerror(-r));
+        return 0;
+}
+
+_public_ int gmem_client_get_nodes(gmem_client *client, gmem_node_info **ret, size_t *n_ret)
+{
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ gmem_node_info *nodes = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!client || !ret || !n_ret)
+                return -EINVAL;
+        client_clear_error(client);
+        r = sd_bus_call_method(client->bus, GMEM_BUS_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
+                               "GetNodes", &error, &reply, NULL);
+        if (r < 0)
+                return client_bus_error(client, &error, r);
+
+        r = sd_bus_message_enter_container(reply, 'a', "(uttt)");
+        while (r >= 0) {
+                gmem_node_info info, *grown;
+                uint32_t node;
+
+                r = sd_bus_message_read(reply, "(uttt)", &node, &info.total, &info.free, &info.held);
+                if (r <= 0)
+                        break;
+                info.node = node;
+                grown = realloc(nodes, (n + 1) * sizeof(*nodes));
+                if (!grown) {
+                        r = -ENOMEM;
+                        break;
+                }
+                nodes = grown;
+                nodes[n++] = info;
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                return client_local_error(client, r, "cannot read the GetNodes reply: %s", strerror(-r));
+        *ret = TAKE_PTR(nodes);
+        *n_ret = n;
+        return 0;
+}
