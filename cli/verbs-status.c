@@ -86,7 +86,7 @@ static void print_feature_value(const char *key, json_object *v)
         case json_type_string:
                 fputs(json_object_get_string(v), stdout);
                 break;
-        case json_type_object:
+        case json_type_object: {
                 json_object_object_foreach(v, k, item) {
                         printf("%s%s=", first ? "" : " ", k);
                         print_feature_value(k, item);
@@ -95,6 +95,7 @@ static void print_feature_value(const char *key, json_object *v)
                 if (first)
                         fputs("-", stdout);
                 break;
+        }
         case json_type_array:
                 for (size_t i = 0; i < json_object_array_length(v); i++) {
                         if (i)

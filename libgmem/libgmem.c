@@ -39,6 +39,9 @@ int client_bus_error(gmem_client *client, const sd_bus_error *error, int r)
                         r = -sd_bus_error_get_errno(error);
                 if (r >= 0)
                         r = -EIO;
+                /* A released region's object is gone: that is "not found". */
+                if (sd_bus_error_has_name(error, SD_BUS_ERROR_UNKNOWN_OBJECT))
+                        r = -ENOENT;
                 return client_set_error(client, r, error->name, error->message);
         }
         if (r >= 0)
