@@ -59,8 +59,9 @@ fragments=("$GMEM_KERNEL_DIR/config/gmem.config")
 [ "$flavour" = debug ] && fragments+=("$GMEM_KERNEL_DIR/config/debug.config")
 
 kmake() {
+	# LOCALVERSION= (empty): no "+" for a git tree; the release is exactly 7.3.x-gmem.
 	make -C "$GMEM_KERNEL_TREE" O="$build" CC="ccache gcc" HOSTCC="ccache gcc" \
-		-j"$jobs" "$@"
+		LOCALVERSION= -j"$jobs" "$@"
 }
 
 # Regenerate .config only when a fragment or the tree changed: rewriting it on every
@@ -103,6 +104,6 @@ if [ ${#selftests[@]} -gt 0 ]; then
 	echo "selftests: $out"
 fi
 if [ $kernel = 1 ]; then
-	echo "kernel: $(make -s -C "$GMEM_KERNEL_TREE" O="$build" kernelrelease)"
+	echo "kernel: $(kmake -s kernelrelease)"
 fi
 echo "bzImage: $build/arch/x86/boot/bzImage"
