@@ -56,18 +56,22 @@ static const char global_options_help[] =
         "                          unix:path=/run/gmem-test/bus (default: $GMEM_BUS_ADDRESS,\n"
         "                          else system)\n";
 
+/* The synopsis up to its options: "create SIZE". */
+static int synopsis_length(const struct verb *v)
+{
+        int len = (int) strcspn(v->synopsis, "[\n");
+
+        while (len > 0 && v->synopsis[len - 1] == ' ')
+                len--;
+        return len;
+}
+
 static void help(void)
 {
         printf("Usage: gmemctl [OPTIONS...] COMMAND ...\n\n"
                "Inspect and manage the guest_memfd regions of gmemd (%s).\n\nCommands:\n", GMEM_BUS_NAME);
-        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
-                /* The synopsis up to its options: "create SIZE". */
-                int len = (int) strcspn(verbs[i].synopsis, "[\n");
-
-                while (len > 0 && verbs[i].synopsis[len - 1] == ' ')
-                        len--;
-                printf("  %-19.*s%s\n", len, verbs[i].synopsis, verbs[i].summary);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                printf("  %-19.*s%s\n", synopsis_length(&verbs[i]), verbs[i].synopsis, verbs[i].summary);
         printf("  help [COMMAND]     Show this help, or a command's help\n");
         printf("\nOptions:\n%s\nOptions of create:\n%s\nSee gmemctl(1).\n", global_options_help,
                create_options_help);
@@ -222,9 +226,10 @@ static int parse_operands(const struct verb *v, int n, char **operands, struct a
         if (s->create_option && !v->create_options)
                 return usage_error(hint, "%s is an option of create, not of %s", s->create_option, v->name);
         if ((unsigned) n < v->n_args)
-                return usage_error(hint, "missing operand: %s", v->synopsis);
+                return usage_error(hint, "missing operand: %.*s", synopsis_length(v), v->synopsis);
         if ((unsigned) n > v->n_args)
-                return usage_error(hint, "unexpected argument '%s': %s", operands[v->n_args], v->synopsis);
+                return usage_error(hint, "unexpected argument '%s': %.*s", operands[v->n_args],
+                                   synopsis_length(v), v->synopsis);
         if (streq(v->name, "create")) {
                 r = parse_size(operands[0], &a->size);
                 if (r == -ERANGE)

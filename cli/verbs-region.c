@@ -196,16 +196,31 @@ static int print_created(const struct args *a, const char *path, const struct re
         return 0;
 }
 
+static void hold_signals(sigset_t *mask)
+{
+        sigemptyset(mask);
+        sigaddset(mask, SIGINT);
+        sigaddset(mask, SIGTERM);
+}
+
+/* Blocked before anything is printed: whoever reads the output and then
+ * signals gmemctl gets the region released, not gmemctl killed. */
+static int block_hold_signals(void)
+{
+        sigset_t mask;
+
+        hold_signals(&mask);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(negative_errno(), "cannot block SIGINT and SIGTERM: %m");
+        return 0;
+}
+
 static int hold_until_signal(uint64_t id, bool json)
 {
         sigset_t mask;
         int sig = 0;
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return log_error_errno(negative_errno(), "cannot block SIGINT and SIGTERM: %m");
+        hold_signals(&mask);
         /* JSON mode keeps stdout for the JSON document alone. */
         fprintf(json ? stderr : stdout, "Holding region %" PRIu64 "; press Ctrl-C to release it.\n", id);
         fflush(stdout);
@@ -254,7 +269,9 @@ int verb_create(const struct args *a)
 
         /* The properties are read on a connection of our own; the region's
          * lifetime stays bound to the client's. */
-        r = bus_connect(a->bus, &bus);
+        r = a->hold ? block_hold_signals() : 0;
+        if (r >= 0)
+                r = bus_connect(a->bus, &bus);
         if (r >= 0)
                 r = region_props_get(bus, gmem_region_get_path(region), &p);
         if (r >= 0)
