@@ -41,7 +41,8 @@ typedef struct gmem_options gmem_options;
 /*
  * Connect to gmemd. @address is NULL for the system bus, or a D-Bus address
  * ("unix:path=/run/...") for a private bus. When @address is NULL and the
- * environment variable GMEM_BUS_ADDRESS is set, that address is used.
+ * environment variable GMEM_BUS_ADDRESS is set, that address is used (not in
+ * a setuid or otherwise secure-execution process: secure_getenv()).
  */
 int gmem_client_new(const char *address, gmem_client **ret);
 gmem_client *gmem_client_ref(gmem_client *client);
@@ -54,7 +55,9 @@ gmem_client *gmem_client_ref(gmem_client *client);
 gmem_client *gmem_client_unref(gmem_client *client);
 
 /* The daemon's message for the last failed call on @client, or NULL. Valid
- * until the next call on @client. */
+ * until the next call on @client (a successful call clears it). Failures that
+ * libgmem finds itself (a closed vm fd, a kernel without guest_memfd mmap)
+ * have a message here but no error name. */
 const char *gmem_client_get_error(gmem_client *client);
 /* The D-Bus error name of the last failed call (e.g.
  * "org.gmem1.Error.NoSpace"), or NULL. Same lifetime as above. */
