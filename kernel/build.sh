@@ -52,6 +52,13 @@ fi
 
 build=$(gmem_build_dir "$flavour")
 mkdir -p "$build" "$CCACHE_DIR"
+# Kbuild rebuilds everything when a build dir is pointed at another source tree: refuse.
+srctree=$(cd "$GMEM_KERNEL_TREE" && pwd -P)
+if [ -f "$build/.gmem-srctree" ] && [ "$(cat "$build/.gmem-srctree")" != "$srctree" ]; then
+	gmem_die "$build was built from $(cat "$build/.gmem-srctree"), not $srctree;" \
+		"set GMEM_BUILD_ROOT for this tree"
+fi
+echo "$srctree" >"$build/.gmem-srctree"
 # A shared cache for all flavours; 5G holds a few full builds.
 [ -f "$CCACHE_DIR/ccache.conf" ] || echo "max_size = 5G" >"$CCACHE_DIR/ccache.conf"
 

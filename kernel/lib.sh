@@ -14,8 +14,15 @@ GMEM_KERNEL_TARBALL="$GMEM_SRC_CACHE/linux-source-$GMEM_KERNEL_SERIES.tar.xz"
 # The git tree the series is applied to (base tag + one commit per patch).
 GMEM_KERNEL_TREE=${GMEM_KERNEL_TREE:-$GMEM_CACHE_DIR/linux}
 GMEM_KERNEL_BASE_TAG=gmem-base
-# Out-of-tree build directories, one per config flavour (gmem, gmem-debug).
-GMEM_BUILD_ROOT=${GMEM_BUILD_ROOT:-$GMEM_CACHE_DIR/build}
+# Out-of-tree build directories, one per config flavour (gmem, gmem-debug).  A build dir
+# belongs to one source tree, so another tree gets its own by default.
+if [ -z "${GMEM_BUILD_ROOT:-}" ]; then
+	if [ "$GMEM_KERNEL_TREE" = "$GMEM_CACHE_DIR/linux" ]; then
+		GMEM_BUILD_ROOT=$GMEM_CACHE_DIR/build
+	else
+		GMEM_BUILD_ROOT=$GMEM_KERNEL_TREE-build
+	fi
+fi
 export CCACHE_DIR=${CCACHE_DIR:-$GMEM_CACHE_DIR/ccache}
 
 gmem_die() {

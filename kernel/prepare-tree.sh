@@ -84,10 +84,10 @@ if [ -n "$(g status --porcelain --untracked-files=normal)" ]; then
 fi
 
 head=$(g rev-parse HEAD)
+backup=
 if [ "$head" != "$(g rev-parse "$GMEM_KERNEL_BASE_TAG^{commit}")" ]; then
 	backup="refs/gmem/backup/$(date +%Y%m%d-%H%M%S)"
 	g update-ref "$backup" "$head"
-	gmem_log "previous HEAD saved as $backup"
 fi
 g checkout -q -B master "$GMEM_KERNEL_BASE_TAG"
 g reset -q --hard "$GMEM_KERNEL_BASE_TAG"
@@ -104,6 +104,15 @@ while read -r patch; do
 	n=$((n + 1))
 done <"$GMEM_KERNEL_DIR/series"
 
+# Applying is reproducible (fixed committer, committer date = author date): if the result is
+# the old HEAD, nothing was lost and the backup is noise.
+if [ -n "$backup" ]; then
+	if [ "$(g rev-parse HEAD)" = "$head" ]; then
+		g update-ref -d "$backup"
+	else
+		gmem_log "previous HEAD $head saved as $backup"
+	fi
+fi
 gmem_stamp_write
 gmem_log "tree ready: $tree = $GMEM_KERNEL_BASE_TAG + $n patch(es)"
 echo "$tree"
