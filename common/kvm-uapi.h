@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The KVM uAPI that gmem needs and that Debian 12's <linux/kvm.h> (6.1) lacks.
+ * Each definition is guarded so a newer header wins; tools/check-kvm-uapi
+ * compares every value and layout here with the pinned tree's uapi header. */
+#pragma once
+
+#include <linux/kvm.h>
+#include <linux/types.h>
+
+/* Capabilities (include/uapi/linux/kvm.h). */
+#ifndef KVM_CAP_USER_MEMORY2
+#define KVM_CAP_USER_MEMORY2 231
+#endif
+#ifndef KVM_CAP_MEMORY_FAULT_INFO
+#define KVM_CAP_MEMORY_FAULT_INFO 232
+#endif
+#ifndef KVM_CAP_MEMORY_ATTRIBUTES
+#define KVM_CAP_MEMORY_ATTRIBUTES 233
+#endif
+#ifndef KVM_CAP_GUEST_MEMFD
+#define KVM_CAP_GUEST_MEMFD 234
+#endif
+#ifndef KVM_CAP_VM_TYPES
+#define KVM_CAP_VM_TYPES 235
+#endif
+#ifndef KVM_CAP_PRE_FAULT_MEMORY
+#define KVM_CAP_PRE_FAULT_MEMORY 236
+#endif
+#ifndef KVM_CAP_GUEST_MEMFD_FLAGS
+#define KVM_CAP_GUEST_MEMFD_FLAGS 244
+#endif
+
+/* guest_memfd creation flags. */
+#ifndef GUEST_MEMFD_FLAG_MMAP
+#define GUEST_MEMFD_FLAG_MMAP (1ULL << 0)
+#endif
+#ifndef GUEST_MEMFD_FLAG_INIT_SHARED
+#define GUEST_MEMFD_FLAG_INIT_SHARED (1ULL << 1)
+#endif
+
+#ifndef KVM_CREATE_GUEST_MEMFD
+struct kvm_create_guest_memfd {
+        __u64 size;
+        __u64 flags;
+        __u64 reserved[6];
+};
+#define KVM_CREATE_GUEST_MEMFD _IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd)
+#endif
+
+#ifndef KVM_MEM_GUEST_MEMFD
+#define KVM_MEM_GUEST_MEMFD (1UL << 2)
+#endif
+
+#ifndef KVM_SET_USER_MEMORY_REGION2
+struct kvm_userspace_memory_region2 {
+        __u32 slot;
+        __u32 flags;
+        __u64 guest_phys_addr;
+        __u64 memory_size;
+        __u64 userspace_addr;
+        __u64 guest_memfd_offset;
+        __u32 guest_memfd;
+        __u32 pad1;
+        __u64 pad2[14];
+};
+#define KVM_SET_USER_MEMORY_REGION2 _IOW(KVMIO, 0x49, struct kvm_userspace_memory_region2)
+#endif
+
+#ifndef KVM_EXIT_MEMORY_FAULT
+#define KVM_EXIT_MEMORY_FAULT 39
+#endif
+#ifndef KVM_MEMORY_EXIT_FLAG_PRIVATE
+#define KVM_MEMORY_EXIT_FLAG_PRIVATE (1ULL << 3)
+#endif
+
+#ifndef KVM_PRE_FAULT_MEMORY
+struct kvm_pre_fault_memory {
+        __u64 gpa;
+        __u64 size;
+        __u64 flags;
+        __u64 padding[5];
+};
+#define KVM_PRE_FAULT_MEMORY _IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
+#endif

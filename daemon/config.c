@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Parses gmemd.json with json-c. Unknown keys and wrong types are errors that
+ * name the key, so a typo never silently falls back to a default. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+#include "util.h"
+
+#define CONFIG_MAX_SIZE (1024 * 1024)
+
+void config_init(struct config *c)
+{
+        *c = (struct config) { .log_level = -1 };
+}
+
+void config_done(struct config *c)
+{
+        free(c->allowed_group);
+        config_init(c);
+}
+
+static void json_putp(json_object **o)
+{
+        if (*o)
+                json_object_put(*o);
+}
+
+static int want_type(json_object *v, json_type type, const char *key, const char *source,
+                     char *msg, size_t msg_size)
+{
+        if (json_object_is_type(v, type))
+                return 0;
+        snprintf(msg, msg_size, "%s: key '%s' must be a %s, not a %s", source, key,
+                 json_type_to_name(type), json_type_to_name(json_object_get_type(v)));
+        return -EINVAL;
+}
+
+/* A byte count: a non-negative integer or a size string such as "64G". */
+static int parse_bytes_value(json_object *v, const char *key, const char *source, uint64_t *ret,
+                             char *msg, size_t msg_size)
+{
+        if (json_object_is_type(v, json_type_int)) {
+                int64_t i = json_object_get_int64(v);
+
+                if (i < 0) {
+                        snprintf(msg, msg_size, "%s: key '%s' must not be negative", source, key);
+                        return -EINVAL;
+                }
+                *ret = (uint64_t) i;
+                return 0;
+        }
+        if (json_object_is_type(v, json_type_string) && parse_size(json_object_get_string(v), ret) >= 0)
+                return 0;
+        snprintf(msg, msg_size, "%s: key '%s' must be a byte count such as 68719476736 or \"64G\"", source, key);
+        return -EINVAL;
+}
+
+static int parse_limits(struct config *c, json_object *limits, const char *source, char *msg, size_t msg_size)
+{
+        int r = want_type(limits, json_type_object, "limits", source, msg, msg_size);
+
+        if (r < 0)
+                return r;
+        json_object_object_foreach(limits, key, v) {
+                if (streq(key, "max_bytes_per_user")) {
+                        r = parse_bytes_value(v, "limits.max_bytes_per_user", source, &c->max_bytes_per_user, msg, msg_size);
+                        if (r < 0)
+                                return r;
+                } else if (streq(key, "max_regions_per_user")) {
+                        int64_t n;
+
+                        r = want_type(v, json_type_int, "limits.max_regions_per_user", source, msg, msg_size);
+                        if (r < 0)
+                                return r;
+                        n = json_object_get_int64(v);
+                        if (n < 0 || n > UINT32_MAX) {
+                                snprintf(msg, msg_size, "%s: key 'limits.max_regions_per_user' must be between 0 and %u",
+                                         source, UINT32_MAX);
+                                return -EINVAL;
+                        }
+                        c->max_regions_per_user = (unsigned) n;
+                } else {
+                        snprintf(msg, msg_size, "%s: unknown key 'limits.%s' (known: max_bytes_per_user, max_regions_per_user)",
+                                 source, key);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+int config_parse(struct config *c, const char *text, const char *source, char *msg, size_t msg_size)
+{
+        _cleanup_(json_putp) json_object *root = NULL;
+        json_tokener *tok;
+        enum json_tokener_error jerr;
+        int r;
+
+        tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        root = json_tokener_parse_ex(tok, text, (int) strlen(text));
+        jerr = json_tokener_get_error(tok);
+        if (jerr == json_tokener_success && tok->char_offset < (int) strlen(text)) {
+                /* Only whitespace may follow the document. */
+                for (const char *p = text + tok->char_offset; *p; p++)
+                        if (!strchr(" \t\r\n", *p)) {
+                                jerr = json_tokener_error_parse_unexpected;
+                                break;
+                        }
+        }
+        if (jerr != json_tokener_success || !root) {
+                snprintf(msg, msg_size, "%s: not valid JSON near byte %d: %s", source,
+                         (int) tok->char_offset, json_tokener_error_desc(jerr == json_tokener_success ? json_tokener_continue : jerr));
+                json_tokener_free(tok);
+                return -EINVAL;
+        }
+        json_tokener_free(tok);
+
+        r = want_type(root, json_type_object, "(top level)", source, msg, msg_size);
+        if (r < 0)
+                return r;
+
+        json_object_object_foreach(root, key, v) {
+                if (streq(key, "log_level")) {
+                        r = want_type(v, json_type_string, key, source, msg, msg_size);
+                        if (r < 0)
+                                return r;
+                        c->log_level = log_level_from_string(json_object_get_string(v));
+                        if (c->log_level < 0) {
+                                snprintf(msg, msg_size, "%s: key 'log_level' is '%s'; use err, warning, notice, info or debug",
+                                         source, json_object_get_string(v));
+                                return -EINVAL;
+                        }
+                } else if (streq(key, "allowed_group")) {
+                        if (json_object_is_type(v, json_type_null)) {
+                                free(c->allowed_group);
+                                c->allowed_group = NULL;
+                                continue;
+                        }
+                        r = want_type(v, json_type_string, key, source, msg, msg_size);
+                        if (r < 0)
+                                return r;
+                        if (!*json_object_get_string(v)) {
+                                snprintf(msg, msg_size, "%s: key 'allowed_group' is empty; use null for root only", source);
+                                return -EINVAL;
+                        }
+                        free(c->allowed_group);
+                        c->allowed_group = strdup(json_object_get_string(v));
+                        if (!c->allowed_group)
+                                return -ENOMEM;
+                } else if (streq(key, "limits")) {
+                        r = parse_limits(c, v, source, msg, msg_size);
+                        if (r < 0)
+                                return r;
+                } else {
+                        snprintf(msg, msg_size, "%s: unknown key '%s' (known: log_level, allowed_group, limits)", source, key);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+int config_load(struct config *c, const char *path, char *msg, size_t msg_size)
+{
+        _cleanup_free_ char *text = NULL;
+        FILE *f;
+        size_t n;
+
+        f = fopen(path, "re");
+        if (!f) {
+                int r = negative_errno();
+
+                snprintf(msg, msg_size, "cannot open %s: %s", path, strerror(-r));
+                return r;
+        }
+        text = malloc(CONFIG_MAX_SIZE + 1);
+        if (!text) {
+                fclose(f);
+                return -ENOMEM;
+        }
+        n = fread(text, 1, CONFIG_MAX_SIZE + 1, f);
+        if (ferror(f) || n > CONFIG_MAX_SIZE) {
+                fclose(f);
+                snprintf(msg, msg_size, "%s: %s", path, n > CONFIG_MAX_SIZE ? "larger than 1 MiB" : "read error");
+                return -EINVAL;
+        }
+        fclose(f);
+        text[n] = '\0';
+        if (strlen(text) != n) {
+                snprintf(msg, msg_size, "%s: contains a NUL byte", path);
+                return -EINVAL;
+        }
+        return config_parse(c, text, path, msg, msg_size);
+}

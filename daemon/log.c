@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Minimal leveled logger for gmemd: one line per message on stderr with a
+ * syslog priority prefix, so journald keeps the level. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+static int max_level = LOG_INFO;
+
+static const char *const level_names[] = {
+        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
+        [LOG_ERR] = "err",     [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+        [LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
+};
+
+void log_set_max_level(int level)
+{
+        max_level = level;
+}
+
+int log_get_max_level(void)
+{
+        return max_level;
+}
+
+int log_level_from_string(const char *s)
+{
+        for (size_t i = 0; i < ELEMENTSOF(level_names); i++)
+                if (streq(s, level_names[i]))
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *log_level_to_string(int level)
+{
+        if (level < 0 || (size_t) level >= ELEMENTSOF(level_names))
+                return NULL;
+        return level_names[level];
+}
+
+int log_internal(int level, int error, const char *fmt, ...)
+{
+        char buf[1024];
+        va_list ap;
+
+        if (error < 0)
+                error = -error;
+        if (level <= max_level) {
+                int saved = errno;
+
+                errno = error; /* for %m */
+                va_start(ap, fmt);
+                vsnprintf(buf, sizeof(buf), fmt, ap);
+                va_end(ap);
+                fprintf(stderr, "<%d>%s\n", level, buf);
+                errno = saved;
+        }
+        return -error;
+}

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gmemd: command line, configuration, bus connection and the sd-event loop
+ * that serves org.gmem1 until SIGTERM. */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "bus-errors.h"
+#include "gmem-config.h"
+#include "log.h"
+#include "macro.h"
+#include "kvm.h"
+#include "manager.h"
+#include "numa-nodes.h"
+#include "util.h"
+
+static const char *arg_bus = "system";
+static const char *arg_config = NULL;
+static int arg_log_level = -1;
+
+static void help(void)
+{
+        printf("Usage: gmemd [OPTIONS...]\n\n"
+               "Serve guest_memfd regions for KVM VMMs on D-Bus (%s).\n\n"
+               "  -h --help               Show this help and exit\n"
+               "     --version            Show the version and exit\n"
+               "     --bus=BUS            system (default), session, or a D-Bus address\n"
+               "                          such as unix:path=/run/gmem-test/bus\n"
+               "     --config=FILE        Read FILE instead of %s\n"
+               "     --log-level=LEVEL    err, warning, notice, info (default) or debug\n\n"
+               "See gmemd(8).\n", GMEM_BUS_NAME, GMEM_DEFAULT_CONFIG);
+}
+
+static int parse_argv(int argc, char *argv[])
+{
+        enum { ARG_VERSION = 0x100, ARG_BUS, ARG_CONFIG, ARG_LOG_LEVEL };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "bus", required_argument, NULL, ARG_BUS },
+                { "config", required_argument, NULL, ARG_CONFIG },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("gmemd %s\n", GMEM_VERSION);
+                        return 0;
+                case ARG_BUS:
+                        if (!*optarg)
+                                return log_error_errno(-EINVAL, "--bus needs system, session or an address");
+                        arg_bus = optarg;
+                        break;
+                case ARG_CONFIG:
+                        arg_config = optarg;
+                        break;
+                case ARG_LOG_LEVEL:
+                        arg_log_level = log_level_from_string(optarg);
+                        if (arg_log_level < 0)
+                                return log_error_errno(-EINVAL, "Unknown log level '%s': use err, warning, notice, info or debug",
+                                                       optarg);
+                        break;
+                case '?':
+                        return -EINVAL;
+                default:
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "Unexpected argument '%s'; see --help", argv[optind]);
+        return 1;
+}
+
+static int load_config(struct manager *m)
+{
+        const char *path = arg_config ?: GMEM_DEFAULT_CONFIG;
+        char msg[512];
+        int r;
+
+        m->config.allowed_group = strdup("gmem");
+        if (!m->config.allowed_group)
+                return -ENOMEM;
+        r = config_load(&m->config, path, msg, sizeof(msg));
+        if (r == -ENOENT && !arg_config) {
+                log_info("No %s; using the defaults", path);
+                r = 0;
+        } else if (r < 0)
+                return log_error_errno(r, "Bad configuration: %s", msg);
+        if (arg_log_level >= 0)
+                log_set_max_level(arg_log_level);
+        else if (m->config.log_level >= 0)
+                log_set_max_level(m->config.log_level);
+
+        if (m->config.allowed_group) {
+                struct group *g = getgrnam(m->config.allowed_group);
+                unsigned gid;
+
+                if (g) {
+                        m->allowed_gid = g->gr_gid;
+                        m->have_allowed_gid = true;
+                } else if (parse_uint(m->config.allowed_group, &gid) >= 0) {
+                        m->allowed_gid = gid;
+                        m->have_allowed_gid = true;
+                } else
+                        log_warning("Group '%s' does not exist; only root may use gmemd", m->config.allowed_group);
+        }
+        return 0;
+}
+
+static int connect_bus(struct manager *m)
+{
+        int r;
+
+        if (streq(arg_bus, "system"))
+                r = sd_bus_open_system(&m->bus);
+        else if (streq(arg_bus, "session"))
+                r = sd_bus_open_user(&m->bus);
+        else {
+                r = sd_bus_new(&m->bus);
+                if (r >= 0)
+                        r = sd_bus_set_address(m->bus, arg_bus);
+                if (r >= 0)
+                        r = sd_bus_set_bus_client(m->bus, true);
+                if (r >= 0)
+                        r = sd_bus_negotiate_creds(m->bus, true, SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID);
+                if (r >= 0)
+                        r = sd_bus_negotiate_fds(m->bus, true);
+                if (r >= 0)
+                        r = sd_bus_start(m->bus);
+        }
+        if (r < 0)
+                return log_error_errno(r, "Cannot connect to the %s bus: %m", arg_bus);
+        r = sd_bus_set_exit_on_disconnect(m->bus, true);
+        if (r < 0)
+                return r;
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot attach the bus to the event loop: %m");
+        r = manager_bus_register(m);
+        if (r < 0)
+                return r;
+        r = region_bus_register(m);
+        if (r < 0)
+                return r;
+        r = sd_bus_request_name(m->bus, GMEM_BUS_NAME, 0);
+        if (r == -EEXIST)
+                return log_error_errno(r, "Another process already owns %s on this bus: is gmemd running?", GMEM_BUS_NAME);
+        if (r < 0)
+                return log_error_errno(r, "Cannot own %s on the %s bus: %m (is the D-Bus policy installed?)",
+                                       GMEM_BUS_NAME, GMEM_BUS_NAME);
+        return 0;
+}
+
+static int run(int argc, char *argv[])
+{
+        struct manager *m = NULL;
+        int r;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r;
+        r = manager_new(&m);
+        if (r < 0)
+                return log_error_errno(r, "Out of memory");
+        r = load_config(m);
+        if (r < 0)
+                goto out;
+        r = gmem_bus_errors_register();
+        if (r < 0)
+                goto out;
+        r = node_init();
+        if (r < 0) {
+                log_error_errno(r, "libnuma reports no NUMA support on this host");
+                goto out;
+        }
+        m->kvm_fd = kvm_open();
+        if (m->kvm_fd < 0)
+                log_warning_errno(m->kvm_fd, "Cannot open /dev/kvm: %m; reporting no KVM features");
+        kernel_features_probe(&m->features, m->kvm_fd);
+        if (!m->features.guest_memfd)
+                log_warning("This kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD): every CreateRegion will fail");
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                goto out;
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL)) < 0) {
+                log_error_errno(r, "Cannot watch SIGTERM/SIGINT: %m");
+                goto out;
+        }
+        r = connect_bus(m);
+        if (r < 0)
+                goto out;
+
+        log_info("gmemd %s serving %s on the %s bus (kernel %s, guest_memfd flags 0x%llx)", GMEM_VERSION,
+                 GMEM_BUS_NAME, arg_bus, m->features.release, (unsigned long long) m->features.guest_memfd_flags);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving %s on the %s bus", GMEM_BUS_NAME, arg_bus);
+        r = sd_event_loop(m->event);
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
+        if (r < 0)
+                log_error_errno(r, "Event loop failed: %m");
+        else
+                log_info("Stopping: releasing %u region(s)", m->n_regions);
+out:
+        manager_free(m);
+        return r;
+}
+
+int main(int argc, char *argv[])
+{
+        int r = run(argc, argv);
+
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Host NUMA access through libnuma (not "numa.h": that would shadow libnuma's): the node list, applying a
+ * placement to a mapping with mbind(), and measuring residency per node. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "placement.h"
+
+/* 0 if libnuma works on this host, -EOPNOTSUPP otherwise. */
+int node_init(void);
+/* Highest node number + 1: the size of per-node arrays. */
+unsigned node_count_max(void);
+/* All nodes with memory, sorted; *ret freed by the caller. outstanding = 0. */
+int node_query(struct node_state **ret, size_t *n_ret);
+/* mbind() the range of a shared mapping to the decided placement. */
+int node_apply_placement(void *addr, size_t length, const struct placement *p);
+/*
+ * Add the bytes of [addr, addr + length) resident on each node to
+ * per_node[0 .. n_max). Pages present in the page cache (mincore) but not
+ * mapped here are mapped first, without allocating, then located with
+ * move_pages(2) via libnuma.
+ */
+int node_measure_resident(void *addr, size_t length, uint64_t *per_node, unsigned n_max);

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Placement decisions for new regions: policy names, node validation, the
+ * capacity checks and the choice of the "auto" policy. Pure: no syscalls. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum placement_policy {
+        POLICY_DEFAULT,
+        POLICY_BIND,
+        POLICY_PREFERRED,
+        POLICY_INTERLEAVE,
+        POLICY_AUTO,
+        _POLICY_MAX,
+};
+
+const char *placement_policy_to_string(enum placement_policy p);
+/* Returns the policy or -EINVAL. */
+int placement_policy_from_string(const char *s);
+
+/* What the daemon knows about one host node at decision time. */
+struct node_state {
+        unsigned node;
+        uint64_t total;       /* bytes of memory on the node */
+        uint64_t free;        /* bytes free now, as the kernel says */
+        uint64_t outstanding; /* bytes gmemd regions are placed to take here but do not hold yet */
+};
+
+struct placement_request {
+        enum placement_policy policy;
+        const unsigned *nodes;
+        size_t n_nodes;
+        uint64_t size;
+        bool populate;
+};
+
+/* The decision: the policy to apply (auto is resolved to preferred on one
+ * node) and its nodes. */
+struct placement {
+        enum placement_policy requested;
+        enum placement_policy applied;
+        unsigned *nodes;
+        size_t n_nodes;
+};
+
+/*
+ * Decide where a region goes. On failure returns -EINVAL (bad policy/node
+ * combination, unknown node) or -ENOSPC (does not fit), with a message for a
+ * person in @msg. @hosts is sorted by node number.
+ */
+int placement_decide(const struct placement_request *req,
+                     const struct node_state *hosts, size_t n_hosts,
+                     struct placement *ret, char *msg, size_t msg_size);
+void placement_done(struct placement *p);
+
+/* Bytes the region is planned to take on @node (0 if none, or for the
+ * default policy, which gmemd does not steer). */
+uint64_t placement_share(const struct placement *p, uint64_t size, unsigned node);

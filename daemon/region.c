@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Region lifetime and memory operations: map the guest_memfd, apply the NUMA
+ * placement to the mapping, populate, discard, measure. No bus code here. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "numa-nodes.h"
+#include "region.h"
+
+static uint64_t page_size(void)
+{
+        return (uint64_t) sysconf(_SC_PAGESIZE);
+}
+
+int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared,
+               struct placement *placement, struct region **ret)
+{
+        _cleanup_close_ int owned_fd = fd;
+        struct region *r;
+        void *map;
+        int k;
+
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED) {
+                k = negative_errno();
+                placement_done(placement);
+                return k;
+        }
+        k = node_apply_placement(map, size, placement);
+        if (k < 0) {
+                munmap(map, size);
+                placement_done(placement);
+                return k;
+        }
+
+        r = calloc(1, sizeof(*r));
+        if (!r || !(r->name = strdup(name))) {
+                free(r);
+                munmap(map, size);
+                placement_done(placement);
+                return -ENOMEM;
+        }
+        r->id = id;
+        r->size = size;
+        r->shared = shared;
+        r->placement = *placement;
+        *placement = (struct placement) {};
+        r->fd = TAKE_FD(owned_fd);
+        r->map = map;
+        *ret = r;
+        return 0;
+}
+
+void region_free(struct region *r)
+{
+        if (!r)
+                return;
+        if (r->map)
+                munmap(r->map, r->size);
+        safe_close(r->fd);
+        placement_done(&r->placement);
+        free(r->name);
+        free(r);
+}
+
+int region_check_range(const struct region *r, uint64_t offset, uint64_t length, char *msg, size_t msg_size)
+{
+        uint64_t page = page_size();
+
+        if (length == 0) {
+                snprintf(msg, msg_size, "length is 0; give the number of bytes to act on");
+                return -EINVAL;
+        }
+        if (offset % page || length % page) {
+                snprintf(msg, msg_size, "offset %" PRIu64 " and length %" PRIu64 " must be multiples of the page size %" PRIu64,
+                         offset, length, page);
+                return -EINVAL;
+        }
+        if (offset > r->size || length > r->size - offset) {
+                snprintf(msg, msg_size, "range %" PRIu64 "+%" PRIu64 " reaches past the end of the region (size %" PRIu64 ")",
+                         offset, length, r->size);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int region_populate(struct region *r, uint64_t offset, uint64_t length)
+{
+        /* fallocate() allocates under the inode's NUMA policy but leaves the
+         * pages uncleared; the first access clears them. Doing that access
+         * here makes the memory ready for the guest, and visible to mincore. */
+        if (fallocate(r->fd, FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) length) < 0)
+                return negative_errno();
+        if (r->shared && madvise((char *) r->map + offset, length, MADV_POPULATE_READ) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int region_discard(struct region *r, uint64_t offset, uint64_t length)
+{
+        if (fallocate(r->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, (off_t) offset, (off_t) length) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int region_measure_resident(struct region *r, uint64_t *per_node, unsigned n_max)
+{
+        /* Private pages cannot be mapped by the host, so only shared regions
+         * can be measured through the mapping. */
+        if (!r->shared)
+                return 0;
+        return node_measure_resident(r->map, r->size, per_node, n_max);
+}

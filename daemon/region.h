@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A guest_memfd region gmemd holds: its fd and the daemon's own mapping of
+ * it, placement, ownership, and the memory operations on it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "placement.h"
+
+struct region {
+        uint64_t id;
+        char *name;
+        uint64_t size;
+        bool shared;  /* INIT_SHARED: host-mappable, residency measurable */
+        bool persist; /* outlives the owner's bus connection */
+        struct placement placement;
+
+        uid_t owner_uid;
+        pid_t owner_pid;
+
+        int fd;    /* the daemon's reference to the guest_memfd */
+        void *map; /* MAP_SHARED mapping of the whole fd, where mbind() applies */
+
+        void *bus_data; /* owned by the bus layer (tracking, object path) */
+        struct region *next, *prev;
+};
+
+/*
+ * Take over @fd (a guest_memfd of @size bytes created with
+ * GUEST_MEMFD_FLAG_MMAP), map it and apply @placement (moved into the
+ * region). On failure @fd is closed and @placement released.
+ */
+int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared,
+               struct placement *placement, struct region **ret);
+void region_free(struct region *r);
+
+/* Check that [offset, offset + length) is page-aligned and inside the region;
+ * -EINVAL with a message for a person otherwise. */
+int region_check_range(const struct region *r, uint64_t offset, uint64_t length, char *msg, size_t msg_size);
+/* Allocate the range on the region's nodes and, for shared regions, clear
+ * and map it so it is ready for the guest. */
+int region_populate(struct region *r, uint64_t offset, uint64_t length);
+/* Free the range (the guest sees zeroes or faults it in again). */
+int region_discard(struct region *r, uint64_t offset, uint64_t length);
+/* Bytes resident per node, added into per_node[0 .. n_max). */
+int region_measure_resident(struct region *r, uint64_t *per_node, unsigned n_max);

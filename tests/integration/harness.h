@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Integration-test environment: a private dbus-daemon with the project's bus
+ * policy and the real gmemd on it, started and stopped without sleeps. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+struct test_env {
+        char dir[256];
+        char address[320];
+        pid_t bus_pid;
+        pid_t daemon_pid;
+        int daemon_pidfd;
+};
+
+struct test_env_options {
+        /* JSON text for gmemd --config; NULL for the test default, which
+         * allows group 65534 so unprivileged-uid checks reach the daemon. */
+        const char *daemon_config;
+        /* Add a test-only bus rule that lets every uid send to org.gmem1, so
+         * the daemon's own credential check is what is tested. */
+        bool open_policy;
+        /* Do not start gmemd (only the bus). */
+        bool no_daemon;
+};
+
+/* Both return 0 or a negative errno, printing why on stderr. */
+int test_env_start(struct test_env *e, const struct test_env_options *o);
+/* SIGTERM gmemd and the bus; fails if gmemd had died or did not exit 0. */
+int test_env_stop(struct test_env *e);
+bool test_env_daemon_alive(struct test_env *e);
+/* Open fds and mappings of gmemd, to prove nothing leaked. */
+int test_env_daemon_fds(struct test_env *e);
+int test_env_daemon_mappings(struct test_env *e);
+
+#define ASSERT(expr)                                                                         \
+        do {                                                                                 \
+                if (!(expr)) {                                                               \
+                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #expr); \
+                        abort();                                                             \
+                }                                                                            \
+        } while (0)
+
+#define ASSERT_OK(expr)                                                                      \
+        do {                                                                                 \
+                long _r = (long) (expr);                                                     \
+                if (_r < 0) {                                                                \
+                        fprintf(stderr, "%s:%d: %s failed: %ld (%s)\n", __FILE__, __LINE__, #expr, _r, \
+                                strerror((int) -_r));                                        \
+                        abort();                                                             \
+                }                                                                            \
+        } while (0)

@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Drives the real gmemd on a private bus with raw sd-bus calls: the contract
+ * of DESIGN.md, every bad input with its named error, ownership and leaks. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <grp.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <systemd/sd-bus.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bus-errors.h"
+#include "harness.h"
+#include "kvm-uapi.h"
+#include "macro.h"
+#include "util.h"
+
+#define MIB (1024ULL * 1024ULL)
+
+struct opt {
+        const char *key;
+        const char *sig; /* "s", "b", "au", "h", "t" */
+        const char *s;
+        int b;
+        int h;
+        const uint32_t *au;
+        size_t n_au;
+};
+
+static sd_bus *bus_connect(const char *address)
+{
+        sd_bus *bus;
+
+        ASSERT_OK(sd_bus_new(&bus));
+        ASSERT_OK(sd_bus_set_address(bus, address));
+        ASSERT_OK(sd_bus_set_bus_client(bus, true));
+        ASSERT_OK(sd_bus_negotiate_fds(bus, true));
+        ASSERT_OK(sd_bus_start(bus));
+        return bus;
+}
+
+static int make_vm(void)
+{
+        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        int vm;
+
+        ASSERT(kvm >= 0);
+        vm = ioctl(kvm, KVM_CREATE_VM, 0);
+        ASSERT(vm >= 0);
+        return vm;
+}
+
+static int make_gmem(int vm, uint64_t size)
+{
+        struct kvm_create_guest_memfd args = {
+                .size = size,
+                .flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
+        };
+        int fd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &args);
+
+        ASSERT(fd >= 0);
+        return fd;
+}
+
+/* CreateRegion; returns 0 with *path set, or the negative errno of the
+ * error, whose name is left in *error. */
+static int create(sd_bus *bus, int vm, uint64_t size, const struct opt *opts, size_t n, sd_bus_error *error,
+                  char **path)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        const char *p;
+        int fd, r;
+
+        ASSERT_OK(sd_bus_message_new_method_call(bus, &m, "org.gmem1", "/org/gmem1", "org.gmem1.Manager",
+                                                 "CreateRegion"));
+        r = sd_bus_message_append(m, "ht", vm, size);
+        if (r < 0)
+                return r;
+        ASSERT_OK(sd_bus_message_open_container(m, 'a', "{sv}"));
+        for (size_t i = 0; i < n; i++) {
+                const struct opt *o = &opts[i];
+
+                ASSERT_OK(sd_bus_message_open_container(m, 'e', "sv"));
+                ASSERT_OK(sd_bus_message_append(m, "s", o->key));
+                ASSERT_OK(sd_bus_message_open_container(m, 'v', o->sig));
+                if (streq(o->sig, "s"))
+                        ASSERT_OK(sd_bus_message_append(m, "s", o->s));
+                else if (streq(o->sig, "b"))
+                        ASSERT_OK(sd_bus_message_append(m, "b", o->b));
+                else if (streq(o->sig, "h"))
+                        ASSERT_OK(sd_bus_message_append(m, "h", o->h));
+                else if (streq(o->sig, "t"))
+                        ASSERT_OK(sd_bus_message_append(m, "t", (uint64_t) o->b));
+                else
+                        ASSERT_OK(sd_bus_message_append_array(m, 'u', o->au, o->n_au * sizeof(uint32_t)));
+                ASSERT_OK(sd_bus_message_close_container(m));
+                ASSERT_OK(sd_bus_message_close_container(m));
+        }
+        ASSERT_OK(sd_bus_message_close_container(m));
+        r = sd_bus_call(bus, m, 0, error, &reply);
+        if (r < 0)
+                return r;
+        ASSERT_OK(sd_bus_message_read(reply, "oh", &p, &fd));
+        ASSERT(fd_is_guest_memfd(fd));
+        *path = strdup(p);
+        return 0;
+}
+
+static unsigned count_regions(sd_bus *bus)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        unsigned n = 0;
+
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "ListRegions", &error,
+                                     &reply, NULL));
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ostsu)"));
+        while (sd_bus_message_skip(reply, "(ostsu)") > 0)
+                n++;
+        return n;
+}
+
+static void expect_error(int r, sd_bus_error *error, const char *name, const char *what)
+{
+        if (r >= 0 || !sd_bus_error_has_name(error, name)) {
+                fprintf(stderr, "%s: expected %s, got r=%d %s: %s\n", what, name, r,
+                        error->name ?: "(none)", error->message ?: "");
+                abort();
+        }
+        ASSERT(error->message && strlen(error->message) > 10);
+        printf("ok: %-40s -> %s: %s\n", what, name, error->message);
+        sd_bus_error_free(error);
+}
+
+static void expect_create_error(struct test_env *e, sd_bus *bus, int vm, uint64_t size, const struct opt *opts,
+                                size_t n, const char *name, const char *what)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        unsigned before = count_regions(bus);
+        int r = create(bus, vm, size, opts, n, &error, &path);
+
+        expect_error(r, &error, name, what);
+        ASSERT(test_env_daemon_alive(e));
+        ASSERT(count_regions(bus) == before);
+}
+
+static uint64_t resident_on(sd_bus *bus, const char *path, unsigned node)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint64_t total = 0, bytes;
+        uint32_t n;
+
+        ASSERT_OK(sd_bus_get_property(bus, "org.gmem1", path, "org.gmem1.Region", "Resident", &error, &reply,
+                                      "a(ut)"));
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ut)"));
+        while (sd_bus_message_read(reply, "(ut)", &n, &bytes) > 0)
+                if (n == node)
+                        total += bytes;
+        return total;
+}
+
+static void test_bad_inputs(struct test_env *e, sd_bus *bus)
+{
+        _cleanup_close_ int vm = make_vm(), file = -1, devnull = -1, kvm = -1, gmem = -1, small = -1, memfd = -1;
+        uint32_t node0 = 0, node999 = 999;
+        char tmpl[] = "/tmp/gmem-regular-XXXXXX";
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        int closed, r;
+
+        gmem = make_gmem(vm, 2 * MIB);
+        const struct opt with_memfd[] = { { .key = "memfd", .sig = "h", .h = gmem } };
+
+        file = mkostemp(tmpl, O_CLOEXEC);
+        ASSERT(file >= 0);
+        unlink(tmpl);
+        expect_create_error(e, bus, file, 2 * MIB, with_memfd, 1, GMEM_ERROR_NOT_A_VM, "regular file as vm");
+        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        expect_create_error(e, bus, devnull, 2 * MIB, with_memfd, 1, GMEM_ERROR_NOT_A_VM, "/dev/null as vm");
+        kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        expect_create_error(e, bus, kvm, 2 * MIB, with_memfd, 1, GMEM_ERROR_NOT_A_VM, "/dev/kvm (not a VM) as vm");
+        expect_create_error(e, bus, gmem, 2 * MIB, with_memfd, 1, GMEM_ERROR_NOT_A_VM, "guest_memfd as vm");
+
+        /* A closed fd cannot be sent: sd-bus refuses it before the call. */
+        closed = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        close(closed);
+        r = create(bus, closed, 2 * MIB, with_memfd, 1, &error, &path);
+        ASSERT(r == -EBADF);
+        ASSERT(test_env_daemon_alive(e) && count_regions(bus) == 0);
+        printf("ok: %-40s -> EBADF before sending\n", "closed fd as vm");
+
+        expect_create_error(e, bus, vm, 0, with_memfd, 1, GMEM_ERROR_INVALID_ARGUMENT, "size 0");
+        expect_create_error(e, bus, vm, 12345, with_memfd, 1, GMEM_ERROR_INVALID_ARGUMENT, "unaligned size");
+        {
+                uint64_t huge = 1ULL << 46; /* 64 TiB: more than any node here */
+                _cleanup_close_ int big = make_gmem(vm, huge);
+                const struct opt o[] = {
+                        { .key = "policy", .sig = "s", .s = "bind" },
+                        { .key = "nodes", .sig = "au", .au = &node0, .n_au = 1 },
+                        { .key = "memfd", .sig = "h", .h = big },
+                };
+                expect_create_error(e, bus, vm, huge, o, ELEMENTSOF(o), GMEM_ERROR_NO_SPACE, "size larger than node 0");
+        }
+        {
+                const struct opt o[] = {
+                        { .key = "policy", .sig = "s", .s = "bind" },
+                        { .key = "nodes", .sig = "au", .au = &node999, .n_au = 1 },
+                        { .key = "memfd", .sig = "h", .h = gmem },
+                };
+                expect_create_error(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT, "unknown node 999");
+        }
+        {
+                const struct opt o[] = { { .key = "populate", .sig = "s", .s = "yes" }, with_memfd[0] };
+                expect_create_error(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT,
+                                    "wrong option type (populate as s)");
+        }
+        {
+                const struct opt o[] = { { .key = "nodes", .sig = "t", .b = 1 }, with_memfd[0] };
+                expect_create_error(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT,
+                                    "wrong option type (nodes as t)");
+        }
+        {
+                const struct opt o[] = { { .key = "policy", .sig = "s", .s = "nearest" }, with_memfd[0] };
+                expect_create_error(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT, "unknown policy");
+        }
+        {
+                const struct opt o[] = { { .key = "colour", .sig = "s", .s = "blue" }, with_memfd[0] };
+                expect_create_error(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT, "unknown option");
+        }
+        {
+                const struct opt o[] = { { .key = "name", .sig = "s", .s = "bad name/../x" }, with_memfd[0] };
+                expect_create_error(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT, "bad region name");
+        }
+        {
+                const struct opt o[] = { { .key = "policy", .sig = "s", .s = "preferred" }, with_memfd[0] };
+                expect_create_error(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT,
+                                    "preferred without a node");
+        }
+        small = make_gmem(vm, 1 * MIB);
+        {
+                const struct opt o[] = { { .key = "memfd", .sig = "h", .h = small } };
+                expect_create_error(e, bus, vm, 2 * MIB, o, 1, GMEM_ERROR_INVALID_ARGUMENT, "memfd of another size");
+        }
+        memfd = memfd_create("not-gmem", MFD_CLOEXEC);
+        ASSERT(memfd >= 0 && ftruncate(memfd, 2 * MIB) == 0);
+        {
+                const struct opt o[] = { { .key = "memfd", .sig = "h", .h = memfd } };
+                expect_create_error(e, bus, vm, 2 * MIB, o, 1, GMEM_ERROR_INVALID_ARGUMENT, "memfd that is no guest_memfd");
+        }
+        /* Without option memfd the daemon must create the guest_memfd on the
+         * caller's VM, which upstream KVM refuses to any other process. */
+        expect_create_error(e, bus, vm, 2 * MIB, NULL, 0, GMEM_ERROR_UNSUPPORTED, "daemon-side KVM_CREATE_GUEST_MEMFD");
+}
+
+static void test_lifecycle(struct test_env *e, sd_bus *bus)
+{
+        _cleanup_close_ int vm = make_vm(), gmem = -1;
+        _cleanup_free_ char *path = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint32_t node0 = 0;
+        char *name = NULL, *policy = NULL;
+        uint64_t size = 0;
+        uint32_t owner = 99;
+
+        gmem = make_gmem(vm, 8 * MIB);
+        const struct opt o[] = {
+                { .key = "name", .sig = "s", .s = "lifecycle" },
+                { .key = "policy", .sig = "s", .s = "bind" },
+                { .key = "nodes", .sig = "au", .au = &node0, .n_au = 1 },
+                { .key = "populate", .sig = "b", .b = 1 },
+                { .key = "memfd", .sig = "h", .h = gmem },
+        };
+        ASSERT_OK(create(bus, vm, 8 * MIB, o, ELEMENTSOF(o), &error, &path));
+        ASSERT(count_regions(bus) == 1);
+        ASSERT_OK(sd_bus_get_property_string(bus, "org.gmem1", path, "org.gmem1.Region", "Name", &error, &name));
+        ASSERT(streq(name, "lifecycle"));
+        ASSERT_OK(sd_bus_get_property_string(bus, "org.gmem1", path, "org.gmem1.Region", "Policy", &error, &policy));
+        ASSERT(streq(policy, "bind"));
+        ASSERT_OK(sd_bus_get_property_trivial(bus, "org.gmem1", path, "org.gmem1.Region", "Size", &error, 't', &size));
+        ASSERT(size == 8 * MIB);
+        ASSERT_OK(sd_bus_get_property_trivial(bus, "org.gmem1", path, "org.gmem1.Region", "OwnerUID", &error, 'u', &owner));
+        ASSERT(owner == getuid());
+        free(name);
+        free(policy);
+
+        /* Populated on node 0, as measured by the daemon... */
+        ASSERT(resident_on(bus, path, 0) == 8 * MIB);
+        /* ...discarding half frees half, bad ranges are refused. */
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Discard", &error, NULL, "tt",
+                                     0ULL, 4 * MIB));
+        ASSERT(resident_on(bus, path, 0) == 4 * MIB);
+        expect_error(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Populate", &error, NULL, "tt",
+                                        4 * MIB, 8 * MIB), &error, GMEM_ERROR_INVALID_ARGUMENT, "Populate past the end");
+        expect_error(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Populate", &error, NULL, "tt",
+                                        100ULL, 4096ULL), &error, GMEM_ERROR_INVALID_ARGUMENT, "Populate unaligned offset");
+        expect_error(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Discard", &error, NULL, "tt",
+                                        0ULL, 0ULL), &error, GMEM_ERROR_INVALID_ARGUMENT, "Discard of length 0");
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Populate", &error, NULL, "tt",
+                                     0ULL, 2 * MIB));
+        ASSERT(resident_on(bus, path, 0) == 6 * MIB);
+
+        /* The daemon's fd and the caller's are one guest_memfd: what the
+         * daemon populated is visible through the caller's mapping. */
+        char *p = mmap(NULL, 8 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, gmem, 0);
+        ASSERT(p != MAP_FAILED);
+        unsigned char vec[8 * MIB / 4096];
+        ASSERT_OK(mincore(p, 8 * MIB, vec));
+        ASSERT((vec[0] & 1) && (vec[5 * MIB / 4096] & 1) && !(vec[3 * MIB / 4096] & 1));
+        munmap(p, 8 * MIB);
+
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Release", &error, NULL, NULL));
+        ASSERT(count_regions(bus) == 0);
+        expect_error(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Release", &error, NULL, NULL),
+                     &error, SD_BUS_ERROR_UNKNOWN_OBJECT, "Release of a released region");
+        ASSERT(test_env_daemon_alive(e));
+        printf("ok: lifecycle (create, properties, populate, discard, resident, release)\n");
+}
+
+static int on_removed(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        (*(unsigned *) userdata)++;
+        return 0;
+}
+
+static void wait_removed(sd_bus *bus, unsigned *removed, unsigned want)
+{
+        uint64_t deadline = (uint64_t) time(NULL) + 30;
+
+        while (*removed < want) {
+                int r = sd_bus_process(bus, NULL);
+
+                ASSERT_OK(r);
+                if (r > 0)
+                        continue;
+                ASSERT((uint64_t) time(NULL) < deadline);
+                ASSERT_OK(sd_bus_wait(bus, 1000000));
+        }
+}
+
+static void test_owner_disconnect(struct test_env *e, sd_bus *bus)
+{
+        _cleanup_close_ int vm = make_vm(), g1 = -1, g2 = -1;
+        _cleanup_free_ char *p1 = NULL, *p2 = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        unsigned removed = 0;
+        sd_bus *owner;
+
+        ASSERT_OK(sd_bus_match_signal(bus, NULL, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "RegionRemoved",
+                                      on_removed, &removed));
+        owner = bus_connect(e->address);
+        g1 = make_gmem(vm, 2 * MIB);
+        g2 = make_gmem(vm, 2 * MIB);
+        const struct opt o1[] = { { .key = "memfd", .sig = "h", .h = g1 }, { .key = "populate", .sig = "b", .b = 1 } };
+        const struct opt o2[] = { { .key = "memfd", .sig = "h", .h = g2 }, { .key = "persist", .sig = "b", .b = 1 } };
+        ASSERT_OK(create(owner, vm, 2 * MIB, o1, ELEMENTSOF(o1), &error, &p1));
+        ASSERT_OK(create(owner, vm, 2 * MIB, o2, ELEMENTSOF(o2), &error, &p2));
+        ASSERT(count_regions(bus) == 2);
+
+        sd_bus_flush_close_unref(owner);
+        wait_removed(bus, &removed, 1);
+        /* Only the non-persistent region went with the connection. */
+        ASSERT(count_regions(bus) == 1);
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", p2, "org.gmem1.Region", "Release", &error, NULL, NULL));
+        wait_removed(bus, &removed, 2);
+        ASSERT(count_regions(bus) == 0);
+        printf("ok: owner disconnect frees its regions, a persistent one stays until released\n");
+}
+
+/* Run @fn as uid/gid @id in a child; returns its exit status. */
+static int as_user(uid_t id, int (*fn)(const char *address, const char *path), const char *address, const char *path)
+{
+        pid_t pid = fork();
+        int status;
+
+        ASSERT(pid >= 0);
+        if (pid == 0) {
+                gid_t gid = id;
+
+                if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(id) < 0)
+                        _exit(100);
+                _exit(fn(address, path));
+        }
+        ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+        return WEXITSTATUS(status);
+}
+
+static int try_release(const char *address, const char *path)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus *bus = bus_connect(address);
+        int r = sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Release", &error, NULL, NULL);
+
+        printf("   uid %u Release: %s: %s\n", (unsigned) getuid(), error.name ?: "ok", error.message ?: "");
+        if (r >= 0)
+                return 0;
+        if (sd_bus_error_has_name(&error, GMEM_ERROR_PERMISSION_DENIED))
+                return 10;
+        if (sd_bus_error_has_name(&error, SD_BUS_ERROR_ACCESS_DENIED))
+                return 11;
+        return 12;
+}
+
+static int try_list(const char *address, const char *path)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus *bus = bus_connect(address);
+        int r = sd_bus_call_method(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "ListRegions", &error, NULL, NULL);
+
+        printf("   uid %u ListRegions: %s: %s\n", (unsigned) getuid(), error.name ?: "ok", error.message ?: "");
+        if (r >= 0)
+                return 0;
+        if (sd_bus_error_has_name(&error, GMEM_ERROR_PERMISSION_DENIED))
+                return 10;
+        if (sd_bus_error_has_name(&error, SD_BUS_ERROR_ACCESS_DENIED))
+                return 11;
+        return 12;
+}
+
+static void test_other_uid(struct test_env *e, sd_bus *bus, bool open_policy)
+{
+        _cleanup_close_ int vm = make_vm(), g = make_gmem(vm, 2 * MIB);
+        _cleanup_free_ char *path = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        const struct opt o[] = { { .key = "memfd", .sig = "h", .h = g } };
+
+        ASSERT_OK(create(bus, vm, 2 * MIB, o, 1, &error, &path));
+        if (open_policy) {
+                /* uid 65534 is in the daemon's allowed group 65534, but does not own the region. */
+                ASSERT(as_user(65534, try_release, e->address, path) == 10);
+                /* uid 65533 is not in the allowed group at all. */
+                ASSERT(as_user(65533, try_list, e->address, path) == 10);
+                printf("ok: Release by another uid -> PermissionDenied; uid outside the group -> PermissionDenied\n");
+        } else {
+                /* The project's bus policy alone keeps other uids away. */
+                ASSERT(as_user(65534, try_release, e->address, path) == 11);
+                printf("ok: bus policy denies a uid that is neither root nor in the gmem group\n");
+        }
+        ASSERT(count_regions(bus) == 1);
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Release", &error, NULL, NULL));
+        ASSERT(count_regions(bus) == 0);
+}
+
+static void test_quota(void)
+{
+        const struct test_env_options opts = {
+                .daemon_config = "{ \"limits\": { \"max_bytes_per_user\": \"4M\", \"max_regions_per_user\": 2 } }",
+        };
+        _cleanup_close_ int vm = make_vm(), g1 = make_gmem(vm, 2 * MIB), g2 = make_gmem(vm, 4 * MIB),
+                            g3 = make_gmem(vm, 1 * MIB), g4 = make_gmem(vm, 1 * MIB);
+        _cleanup_free_ char *p1 = NULL, *p3 = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct test_env e;
+        sd_bus *bus;
+
+        ASSERT_OK(test_env_start(&e, &opts));
+        bus = bus_connect(e.address);
+        const struct opt o1[] = { { .key = "memfd", .sig = "h", .h = g1 } };
+        const struct opt o2[] = { { .key = "memfd", .sig = "h", .h = g2 } };
+        const struct opt o3[] = { { .key = "memfd", .sig = "h", .h = g3 } };
+        const struct opt o4[] = { { .key = "memfd", .sig = "h", .h = g4 } };
+        ASSERT_OK(create(bus, vm, 2 * MIB, o1, 1, &error, &p1));
+        expect_create_error(&e, bus, vm, 4 * MIB, o2, 1, GMEM_ERROR_QUOTA_EXCEEDED, "bytes over the per-user limit");
+        ASSERT_OK(create(bus, vm, 1 * MIB, o3, 1, &error, &p3));
+        expect_create_error(&e, bus, vm, 1 * MIB, o4, 1, GMEM_ERROR_QUOTA_EXCEEDED, "regions over the per-user limit");
+        ASSERT(count_regions(bus) == 2);
+        sd_bus_flush_close_unref(bus);
+        ASSERT_OK(test_env_stop(&e));
+}
+
+int main(void)
+{
+        struct test_env e;
+        sd_bus *bus;
+        int fds, maps;
+
+        ASSERT_OK(gmem_bus_errors_register());
+
+        /* The project's bus policy on its own. */
+        ASSERT_OK(test_env_start(&e, NULL));
+        bus = bus_connect(e.address);
+        test_other_uid(&e, bus, false);
+        sd_bus_flush_close_unref(bus);
+        ASSERT_OK(test_env_stop(&e));
+
+        /* Policy opened for the tests, so the daemon's own checks are hit. */
+        ASSERT_OK(test_env_start(&e, &(struct test_env_options) { .open_policy = true }));
+        bus = bus_connect(e.address);
+        ASSERT(count_regions(bus) == 0);
+        fds = test_env_daemon_fds(&e);
+        maps = test_env_daemon_mappings(&e);
+        ASSERT(fds > 0 && maps > 0);
+
+        test_bad_inputs(&e, bus);
+        test_lifecycle(&e, bus);
+        test_owner_disconnect(&e, bus);
+        test_other_uid(&e, bus, true);
+        test_bad_inputs(&e, bus);
+
+        /* Nothing leaked: same fds and mappings as before any region. */
+        ASSERT(test_env_daemon_fds(&e) == fds);
+        ASSERT(test_env_daemon_mappings(&e) == maps);
+        printf("ok: gmemd holds %d fds and %d mappings, as before the tests\n", fds, maps);
+        sd_bus_flush_close_unref(bus);
+        ASSERT_OK(test_env_stop(&e));
+
+        test_quota();
+        return 0;
+}
