@@ -118,6 +118,18 @@ static int load_config(struct manager *m)
         return 0;
 }
 
+/* Runs before sd-bus's own exit handler closes the connection, so clients
+ * still see RegionRemoved for every region the daemon drops on the way out. */
+static int on_exit_release_regions(sd_event_source *s, void *userdata)
+{
+        struct manager *m = userdata;
+
+        log_info("Stopping: releasing %u region(s)", m->n_regions);
+        while (m->regions)
+                manager_release_region(m, m->regions, "daemon is stopping");
+        return 0;
+}
+
 static int connect_bus(struct manager *m)
 {
         int r;
@@ -207,6 +219,14 @@ static int run(int argc, char *argv[])
         r = connect_bus(m);
         if (r < 0)
                 goto out;
+        sd_event_source *exit_source;
+        r = sd_event_add_exit(m->event, &exit_source, on_exit_release_regions, m);
+        if (r >= 0)
+                r = sd_event_source_set_priority(exit_source, SD_EVENT_PRIORITY_IMPORTANT);
+        if (r < 0) {
+                log_error_errno(r, "Cannot add the exit handler: %m");
+                goto out;
+        }
 
         log_info("gmemd %s serving %s on the %s bus (kernel %s, guest_memfd flags 0x%llx)", GMEM_VERSION,
                  GMEM_BUS_NAME, arg_bus, m->features.release, (unsigned long long) m->features.guest_memfd_flags);
@@ -215,8 +235,6 @@ static int run(int argc, char *argv[])
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
-        else
-                log_info("Stopping: releasing %u region(s)", m->n_regions);
 out:
         manager_free(m);
         return r;

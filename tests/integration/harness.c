@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -76,6 +77,8 @@ static int start_bus(struct test_env *e, const struct test_env_options *o)
         if (e->bus_pid < 0)
                 return negative_errno();
         if (e->bus_pid == 0) {
+                /* Never outlive a test that aborted. */
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
                 char conf_arg[600], fd_arg[32];
 
                 dup2(pipefd[1], 3);
@@ -166,6 +169,7 @@ static int start_daemon(struct test_env *e, const struct test_env_options *o)
         if (e->daemon_pid < 0)
                 return negative_errno();
         if (e->daemon_pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
                 char bus_arg[400], config_arg[600];
 
                 setenv("NOTIFY_SOCKET", notify, 1);
