@@ -64,7 +64,7 @@ static int start_bus(struct test_env *e, const struct test_env_options *o)
                  "  <include>%s</include>\n"
                  "%s"
                  "</busconfig>\n",
-                 e->dir, env_or("GMEM_DBUS_POLICY", "units/org.gmem1.conf"),
+                 e->dir, env_or("GMEM_DBUS_POLICY", GMEM_TEST_DEFAULT_POLICY),
                  o->open_policy ? "  <!-- test only: let every uid reach gmemd so its own check is tested -->\n"
                                   "  <policy context=\"default\"><allow send_destination=\"org.gmem1\"/></policy>\n"
                                 : "");
@@ -175,7 +175,7 @@ static int start_daemon(struct test_env *e, const struct test_env_options *o)
                 setenv("NOTIFY_SOCKET", notify, 1);
                 snprintf(bus_arg, sizeof(bus_arg), "--bus=%s", e->address);
                 snprintf(config_arg, sizeof(config_arg), "--config=%s", config);
-                execl(env_or("GMEMD", "daemon/gmemd"), "gmemd", bus_arg, config_arg, (char *) NULL);
+                execl(env_or("GMEMD", GMEM_TEST_DEFAULT_GMEMD), "gmemd", bus_arg, config_arg, (char *) NULL);
                 _exit(127);
         }
         e->daemon_pidfd = (int) syscall(SYS_pidfd_open, e->daemon_pid, 0);
