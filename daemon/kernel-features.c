@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include "kernel-features.h"
 #include "kvm-uapi.h"
@@ -47,6 +48,16 @@ static const char *module_state(struct kmod_ctx *ctx, const char *name)
         if (!ctx || kmod_module_new_from_name(ctx, name, &mod) < 0)
                 return "unknown";
         state = kmod_module_get_initstate(mod);
+        /* Without modules.builtin for the running kernel (custom kernels),
+         * libkmod calls a /sys/module dir without initstate "coming"; a
+         * module that is really loading has that file, a built-in never. */
+        if (state == KMOD_MODULE_COMING) {
+                char path[128];
+
+                snprintf(path, sizeof(path), "/sys/module/%s/initstate", name);
+                if (access(path, F_OK) < 0 && errno == ENOENT)
+                        state = KMOD_MODULE_BUILTIN;
+        }
         if (state >= 0)
                 s = kmod_module_initstate_str((enum kmod_module_initstate) state);
         kmod_module_unref(mod);
