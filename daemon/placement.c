@@ -59,7 +59,8 @@ static int set_nodes(struct placement *p, const unsigned *nodes, size_t n)
         p->nodes = calloc(n ? n : 1, sizeof(*p->nodes));
         if (!p->nodes)
                 return -ENOMEM;
-        memcpy(p->nodes, nodes, n * sizeof(*nodes));
+        if (n)
+                memcpy(p->nodes, nodes, n * sizeof(*nodes));
         p->n_nodes = n;
         return 0;
 }

@@ -32,7 +32,7 @@ int test_env_start(struct test_env *e, const struct test_env_options *o);
 /* SIGTERM gmemd and the bus; fails if gmemd had died or did not exit 0. */
 int test_env_stop(struct test_env *e);
 bool test_env_daemon_alive(struct test_env *e);
-/* Open fds and mappings of gmemd, to prove nothing leaked. */
+/* Open fds of gmemd, and its mappings of guest_memfds, to prove nothing leaked. */
 int test_env_daemon_fds(struct test_env *e);
 int test_env_daemon_mappings(struct test_env *e);
 
