@@ -4,12 +4,16 @@
 # returning early as they silently do on a single-node system.
 #
 # usage: guest-memfd-numa.sh [SELFTESTS_DIR]
-#   SELFTESTS_DIR defaults to ${GMEM_CACHE_DIR:-/var/cache/gmem}/build/gmem/kselftest/kvm
-#   (what `kernel/build.sh --selftests` builds).
+#   SELFTESTS_DIR defaults to ${GMEM_CACHE_DIR:-/var/cache/gmem}/build/FLAVOUR/kselftest/kvm,
+#   what `kernel/build.sh [--debug] --selftests` builds, FLAVOUR matching the running kernel
+#   (gmem-debug for a 7.3.x-gmem-debug kernel, else gmem).
 set -u
 
 dir=${1:-}
-[ -n "$dir" ] || dir="${GMEM_CACHE_DIR:-/var/cache/gmem}/build/gmem/kselftest/kvm"
+if [ -z "$dir" ]; then
+	case $(uname -r) in *-gmem-debug) flavour=gmem-debug ;; *) flavour=gmem ;; esac
+	dir="${GMEM_CACHE_DIR:-/var/cache/gmem}/build/$flavour/kselftest/kvm"
+fi
 test_bin="$dir/guest_memfd_test"
 
 fail() {
