@@ -161,5 +161,10 @@ bool fd_is_guest_memfd(int fd)
 {
         char what[128];
 
-        return fd_describe(fd, what, sizeof(what)) >= 0 && streq(what, "anon_inode:[kvm-gmem]");
+        if (fd_describe(fd, what, sizeof(what)) < 0)
+                return false;
+        /* Up to 6.18 an anonymous inode; since guest_memfd got its own
+         * pseudo filesystem (7.x) a file "/[kvm-gmem]" that is never linked. */
+        return streq(what, "anon_inode:[kvm-gmem]") || streq(what, "/[kvm-gmem]") ||
+               streq(what, "/[kvm-gmem] (deleted)");
 }
