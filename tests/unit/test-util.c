@@ -3,6 +3,9 @@
  * formatting and node lists, including every error class. */
 #include <errno.h>
 #include <stdint.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "macro.h"
 #include "unit.h"
@@ -207,6 +210,39 @@ static void test_parse_node_list(void)
         assert_nodes_fail("0x1", -EINVAL);
 }
 
+/* Repeating ranges costs nothing: a 1 MiB list of "0-1023," must parse
+ * within 128 MiB of address space (a list grown per node needs ~600 MiB). */
+static void test_parse_node_list_bounded(void)
+{
+        static const char range[] = "0-1023,";
+        size_t reps = (1 << 20) / (sizeof(range) - 1);
+        _cleanup_free_ char *s = malloc(reps * (sizeof(range) - 1) + 1);
+        int status;
+        pid_t pid;
+
+        ASSERT(s);
+        for (size_t i = 0; i < reps; i++)
+                memcpy(s + i * (sizeof(range) - 1), range, sizeof(range) - 1);
+        s[reps * (sizeof(range) - 1) - 1] = '\0'; /* drop the last comma */
+
+        pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0) {
+                struct rlimit limit = { .rlim_cur = 128 << 20, .rlim_max = 128 << 20 };
+                unsigned *nodes;
+                size_t n;
+
+                if (setrlimit(RLIMIT_AS, &limit) < 0)
+                        _exit(2);
+                if (parse_node_list(s, &nodes, &n) < 0 || n != 1024 || nodes[1023] != 1023)
+                        _exit(1);
+                _exit(0);
+        }
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT(WIFEXITED(status));
+        ASSERT_EQ(WEXITSTATUS(status), 0);
+}
+
 static void test_streq_ptr(void)
 {
         ASSERT(streq_ptr(NULL, NULL));
@@ -222,6 +258,7 @@ int main(void)
         test_parse_uint();
         test_format_bytes();
         test_parse_node_list();
+        test_parse_node_list_bounded();
         test_streq_ptr();
         return 0;
 }
