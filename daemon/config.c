@@ -104,7 +104,9 @@ int config_parse(struct config *c, const char *text, const char *source, char *m
         tok = json_tokener_new();
         if (!tok)
                 return -ENOMEM;
-        root = json_tokener_parse_ex(tok, text, (int) strlen(text));
+        /* -1: parse up to and including the NUL, so input that ends early is
+         * "unexpected end of data" (not "continue") and a bare number completes. */
+        root = json_tokener_parse_ex(tok, text, -1);
         jerr = json_tokener_get_error(tok);
         if (jerr == json_tokener_success && tok->char_offset < (int) strlen(text)) {
                 /* Only whitespace may follow the document. */
