@@ -11,7 +11,6 @@ shift
 [ $# -gt 0 ] || { echo "check-config.sh: no fragments given" >&2; exit 2; }
 
 awk '
-FNR == NR { next_file_marker = 0 }
 # Fragments: remember the last requested value of each symbol.
 FILENAME != cfg {
 	if (match($0, /^CONFIG_[A-Za-z0-9_]+=/)) {

@@ -45,6 +45,11 @@ if [ -d "$tree/.git" ] && g rev-parse -q --verify "refs/tags/$GMEM_KERNEL_BASE_T
 fi
 
 if [ $base_ok = 0 ]; then
+	if [ -d "$tree/.git" ] && [ $force = 0 ] &&
+	   { [ "$(gmem_tree_state)" = modified ] || [ -n "$(g status --porcelain)" ]; }; then
+		gmem_die "$tree must be recreated for the new pin but has unexported work;" \
+			"run kernel/export-patches.sh (or rerun with --force to discard it)"
+	fi
 	if [ -e "$tree" ]; then
 		gmem_log "$tree is not a base for tarball $GMEM_KERNEL_TARBALL_SHA256; recreating"
 		old="$tree.old.$$"
