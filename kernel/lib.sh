@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # variables for the scripts that source this file
 # Shared settings for the kernel/ scripts: where the cache, tree and build live.
 # Sourced, never executed.  Every path can be overridden from the environment.
 
@@ -73,7 +75,7 @@ gmem_stamp_write() {
 # and nobody committed in the tree since it was prepared) or modified (commits were made in the
 # tree since; build what is there, do not reset it).
 gmem_tree_state() {
-	local stamp hash head
+	local hash head
 	if ! [ -f "$GMEM_KERNEL_TREE/.git/gmem-prepared" ]; then
 		echo missing
 		return

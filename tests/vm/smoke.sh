@@ -22,13 +22,16 @@ count=$(find /sys/devices/system/node -maxdepth 1 -name 'node[0-9]*' | wc -l)
 if [ "$want_nodes" -gt 2 ]; then
 	sizes=$(awk '/MemTotal/ { print $4 }' /sys/devices/system/node/node*/meminfo)
 	[ "$(sort -u <<<"$sizes" | wc -l)" = "$want_nodes" ] ||
-		fail "node sizes are not all different: $(echo $sizes)"
+		fail "node sizes are not all different: $(tr "\n" " " <<<"$sizes")"
 fi
 
 [ -c /dev/kvm ] || fail "no /dev/kvm"
 grep -qw svm /proc/cpuinfo || fail "no svm flag in /proc/cpuinfo"
 
 probe=$PWD/.gmem-vm-smoke.$$
-echo ok >"$probe" && rm "$probe" || fail "cannot write to the cwd $PWD through the overlay"
-echo "smoke: cwd $PWD writable"
+if echo ok >"$probe" && rm "$probe"; then
+	echo "smoke: cwd $PWD writable"
+else
+	fail "cannot write to the cwd $PWD through the overlay"
+fi
 exit $bad
