@@ -48,9 +48,17 @@ shown=$("$GMEMCTL" --json show ctl-test)
         ok "show by name" || bad "show: $shown"
 "$GMEMCTL" show "$id" | grep -q 'Resident: 4.0 MiB on node 0' && ok "show by id, human" || bad "show by id"
 
-# Another uid may not release it (the test bus lets it reach the daemon).
+# Another uid may not release it (the test bus lets it reach the daemon). The
+# build dir may sit under a directory other uids cannot enter, so that uid runs
+# a copy of gmemctl and libgmem from a directory it can read.
+foreign=$(mktemp -d)
+trap 'rm -rf "$foreign"' EXIT
+cp "$GMEMCTL" "$foreign/gmemctl"
+cp -L "$(dirname "$GMEMCTL")/../libgmem/libgmem.so.0" "$foreign/"
+chmod 755 "$foreign"
 expect_error 1 org.gmem1.Error.PermissionDenied -- \
-        setpriv --reuid=65534 --regid=65534 --clear-groups "$GMEMCTL" release "$id"
+        setpriv --reuid=65534 --regid=65534 --clear-groups env LD_LIBRARY_PATH="$foreign" \
+        "$foreign/gmemctl" release "$id"
 [ "$(regions)" = 1 ] && ok "region survives the foreign release" || bad "region lost"
 "$GMEMCTL" release ctl-test >/dev/null && [ "$(regions)" = 0 ] && ok "release" || bad "release"
 expect_error 1 "no region" -- "$GMEMCTL" release ctl-test
