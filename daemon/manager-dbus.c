@@ -245,7 +245,7 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         _cleanup_free_ char *path = NULL, *default_name = NULL;
         struct placement placement = {};
         struct region *region = NULL;
-        struct caller caller;
+        struct client *caller;
         char what[128], reason[512];
         uint64_t size, page = (uint64_t) sysconf(_SC_PAGESIZE);
         size_t n_nodes;
@@ -273,11 +273,12 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
                                     size, page);
                 goto out;
         }
-        r = check_quota(m, caller.uid, size, error);
+        r = check_quota(m, caller->uid, size, error);
         if (r < 0)
                 goto out;
 
-        r = manager_node_states(m, &nodes, &n_nodes);
+        /* Free room only matters when populating now or choosing a node. */
+        r = manager_node_states(m, o.populate || o.policy == POLICY_AUTO, &nodes, &n_nodes);
         if (r < 0)
                 goto out;
         r = placement_decide(&(struct placement_request) {
@@ -310,8 +311,8 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
                 goto out;
         }
         region->persist = o.persist;
-        region->owner_uid = caller.uid;
-        region->owner_pid = caller.pid;
+        region->owner_uid = caller->uid;
+        region->owner_pid = caller->pid;
 
         if (o.populate) {
                 r = region_populate(region, 0, size);
@@ -321,11 +322,8 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
                         goto out;
                 }
         }
-        if (!o.persist) {
-                r = region_bus_track_owner(m, region, msg);
-                if (r < 0)
-                        goto out;
-        }
+        if (!o.persist)
+                region->owner_client = caller;
         r = region_object_path(region, &path);
         if (r < 0)
                 goto out;
@@ -333,17 +331,14 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         m->next_id++;
         manager_add_region(m, TAKE_PTR(region));
         log_info("Created region %s '%s': %" PRIu64 " bytes, policy %s, uid %u pid %d%s", path,
-                 m->regions->name, size, placement_policy_to_string(o.policy), (unsigned) caller.uid,
-                 (int) caller.pid, o.persist ? ", persistent" : "");
+                 m->regions->name, size, placement_policy_to_string(o.policy), (unsigned) caller->uid,
+                 (int) caller->pid, o.persist ? ", persistent" : "");
         r = sd_bus_emit_signal(m->bus, MANAGER_PATH, "org.gmem1.Manager", "RegionAdded", "o", path);
         if (r < 0)
                 log_warning_errno(r, "Failed to emit RegionAdded: %m");
         r = sd_bus_reply_method_return(msg, "oh", path, m->regions->fd);
 out:
-        if (region) {
-                region_bus_data_free(region);
-                region_free(region);
-        }
+        region_free(region);
         placement_done(&placement);
         create_options_done(&o);
         return r;
@@ -353,7 +348,7 @@ static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error
 {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         struct manager *m = userdata;
-        struct caller caller;
+        struct client *caller;
         int r;
 
         r = bus_check_caller(m, msg, &caller, error);
@@ -389,7 +384,7 @@ static int method_get_nodes(sd_bus_message *msg, void *userdata, sd_bus_error *e
         _cleanup_free_ struct node_state *nodes = NULL;
         _cleanup_free_ uint64_t *resident = NULL;
         struct manager *m = userdata;
-        struct caller caller;
+        struct client *caller;
         unsigned n_resident;
         size_t n;
         int r;

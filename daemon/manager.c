@@ -34,6 +34,8 @@ struct manager *manager_free(struct manager *m)
                 return NULL;
         while (m->regions)
                 manager_release_region(m, m->regions, "daemon is stopping");
+        while (m->clients)
+                client_free(m->clients);
         kernel_features_done(&m->features);
         safe_close(m->kvm_fd);
         sd_bus_flush_close_unref(m->bus);
@@ -104,7 +106,6 @@ void manager_release_region(struct manager *m, struct region *r, const char *why
         }
         log_info("Released region %" PRIu64 " '%s' (%" PRIu64 " bytes, uid %u): %s",
                  r->id, r->name, r->size, (unsigned) r->owner_uid, why);
-        region_bus_data_free(r);
         region_free(r);
 }
 
@@ -126,7 +127,7 @@ int manager_resident_by_node(struct manager *m, uint64_t **ret, unsigned *n_ret)
         return 0;
 }
 
-int manager_node_states(struct manager *m, struct node_state **ret, size_t *n_ret)
+int manager_node_states(struct manager *m, bool outstanding, struct node_state **ret, size_t *n_ret)
 {
         _cleanup_free_ struct node_state *nodes = NULL;
         size_t n;
@@ -134,7 +135,7 @@ int manager_node_states(struct manager *m, struct node_state **ret, size_t *n_re
 
         if (r < 0)
                 return r;
-        for (struct region *reg = m->regions; reg; reg = reg->next) {
+        for (struct region *reg = outstanding ? m->regions : NULL; reg; reg = reg->next) {
                 unsigned max = node_count_max();
                 _cleanup_free_ uint64_t *resident = calloc(max, sizeof(*resident));
 
@@ -185,12 +186,93 @@ static bool caller_in_group(sd_bus_creds *creds, gid_t gid)
         return false;
 }
 
-int bus_check_caller(struct manager *m, sd_bus_message *msg, struct caller *ret, sd_bus_error *error)
+void client_free(struct client *c)
+{
+        struct manager *m;
+
+        if (!c)
+                return;
+        m = c->manager;
+        if (c->prev)
+                c->prev->next = c->next;
+        else if (m->clients == c)
+                m->clients = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        for (struct region *r = m->regions, *next; r; r = next) {
+                next = r->next;
+                if (r->owner_client == c)
+                        manager_release_region(m, r, "its owner's bus connection went away");
+        }
+        sd_bus_track_unref(c->track);
+        free(c->sender);
+        free(c);
+}
+
+static int on_client_gone(sd_bus_track *track, void *userdata)
+{
+        client_free(userdata);
+        return 0;
+}
+
+static struct client *find_client(struct manager *m, const char *sender)
+{
+        for (struct client *c = m->clients; c; c = c->next)
+                if (streq(c->sender, sender))
+                        return c;
+        return NULL;
+}
+
+static int client_new(struct manager *m, sd_bus_message *msg, uid_t uid, pid_t pid, struct client **ret)
+{
+        struct client *c = calloc(1, sizeof(*c));
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->uid = uid;
+        c->pid = pid;
+        c->sender = strdup(sd_bus_message_get_sender(msg));
+        if (!c->sender) {
+                free(c);
+                return -ENOMEM;
+        }
+        r = sd_bus_track_new(m->bus, &c->track, on_client_gone, c);
+        if (r >= 0)
+                r = sd_bus_track_add_sender(c->track, msg);
+        if (r < 0) {
+                sd_bus_track_unref(c->track);
+                free(c->sender);
+                free(c);
+                return r;
+        }
+        c->next = m->clients;
+        if (m->clients)
+                m->clients->prev = c;
+        m->clients = c;
+        *ret = c;
+        return 0;
+}
+
+int bus_check_caller(struct manager *m, sd_bus_message *msg, struct client **ret, sd_bus_error *error)
 {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        const char *sender = sd_bus_message_get_sender(msg);
+        struct client *c;
         uid_t uid;
         pid_t pid = 0;
         int r;
+
+        /* A unique name is never reused on a bus, and a connection's
+         * credentials are those it connected with. */
+        if (!sender)
+                return bus_reply_errno(error, -EACCES, "the bus did not tell who is calling");
+        c = find_client(m, sender);
+        if (c) {
+                *ret = c;
+                return 0;
+        }
 
         r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_PID |
                                       SD_BUS_CREDS_EGID | SD_BUS_CREDS_GID |
@@ -208,6 +290,9 @@ int bus_check_caller(struct manager *m, sd_bus_message *msg, struct caller *ret,
                 return bus_reply_errno(error, -EACCES, "uid %u is not root, and no group is allowed to use gmemd",
                                        (unsigned) uid);
         }
-        *ret = (struct caller) { .uid = uid, .pid = pid, .sender = sd_bus_message_get_sender(msg) };
+        r = client_new(m, msg, uid, pid, &c);
+        if (r < 0)
+                return bus_reply_errno(error, r, "cannot track the caller's connection: %s", strerror(-r));
+        *ret = c;
         return 0;
 }

@@ -17,6 +17,18 @@
 #define REGION_PATH_PREFIX "/org/gmem1/region"
 #define MANAGER_PATH "/org/gmem1"
 
+/* A bus connection that passed the access check: its credentials (fixed for
+ * the connection's life) and the tracking that releases its regions when it
+ * goes away. One per connection, so repeated calls cost no bus round trips. */
+struct client {
+        struct manager *manager;
+        char *sender;
+        uid_t uid;
+        pid_t pid;
+        sd_bus_track *track;
+        struct client *next, *prev;
+};
+
 struct manager {
         sd_event *event;
         sd_bus *bus;
@@ -29,15 +41,10 @@ struct manager {
 
         struct region *regions;
         unsigned n_regions;
+        struct client *clients;
         uint64_t next_id;
 };
 
-/* Who called: the bus says, the daemon checks again. */
-struct caller {
-        uid_t uid;
-        pid_t pid;
-        const char *sender;
-};
 
 int manager_new(struct manager **ret);
 struct manager *manager_free(struct manager *m);
@@ -51,18 +58,19 @@ void manager_add_region(struct manager *m, struct region *r);
 /* Forget the region, emit RegionRemoved and free it. */
 void manager_release_region(struct manager *m, struct region *r, const char *why);
 
-/* Node states with what gmemd regions still have to take on each. */
-int manager_node_states(struct manager *m, struct node_state **ret, size_t *n_ret);
+/* Node states; with @outstanding also what gmemd regions still have to take
+ * on each, which measures every region and is only needed to judge free room. */
+int manager_node_states(struct manager *m, bool outstanding, struct node_state **ret, size_t *n_ret);
 /* Bytes resident in gmemd regions per node; array of node_count_max(). */
 int manager_resident_by_node(struct manager *m, uint64_t **ret, unsigned *n_ret);
 
-/* Check the caller may use the daemon at all (root or the allowed group). */
-int bus_check_caller(struct manager *m, sd_bus_message *msg, struct caller *ret, sd_bus_error *error);
+/* Check the caller may use the daemon at all (root or the allowed group);
+ * the first call of a connection asks the bus, later ones use the cache. */
+int bus_check_caller(struct manager *m, sd_bus_message *msg, struct client **ret, sd_bus_error *error);
+void client_free(struct client *c);
 /* Fail @error with the gmem error for @r and a printf-style message. */
 int bus_reply_errno(sd_bus_error *error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Bus objects (manager-dbus.c, region-dbus.c). */
 int manager_bus_register(struct manager *m);
 int region_bus_register(struct manager *m);
-int region_bus_track_owner(struct manager *m, struct region *r, sd_bus_message *msg);
-void region_bus_data_free(struct region *r);

@@ -12,46 +12,6 @@
 #include "manager.h"
 #include "numa-nodes.h"
 
-struct region_bus_data {
-        struct manager *manager;
-        sd_bus_track *track;
-};
-
-void region_bus_data_free(struct region *r)
-{
-        struct region_bus_data *d = r->bus_data;
-
-        if (!d)
-                return;
-        sd_bus_track_unref(d->track);
-        free(d);
-        r->bus_data = NULL;
-}
-
-static int on_owner_gone(sd_bus_track *track, void *userdata)
-{
-        struct region *r = userdata;
-        struct region_bus_data *d = r->bus_data;
-
-        manager_release_region(d->manager, r, "its owner's bus connection went away");
-        return 0;
-}
-
-int region_bus_track_owner(struct manager *m, struct region *r, sd_bus_message *msg)
-{
-        struct region_bus_data *d = calloc(1, sizeof(*d));
-        int k;
-
-        if (!d)
-                return -ENOMEM;
-        d->manager = m;
-        r->bus_data = d;
-        k = sd_bus_track_new(m->bus, &d->track, on_owner_gone, r);
-        if (k < 0)
-                return k;
-        return sd_bus_track_add_sender(d->track, msg);
-}
-
 static int region_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                        sd_bus_error *error)
 {
@@ -92,14 +52,14 @@ static int region_enumerate(sd_bus *bus, const char *path, void *userdata, char 
 static int check_owner(struct manager *m, struct region *r, sd_bus_message *msg, const char *verb,
                        sd_bus_error *error)
 {
-        struct caller caller;
+        struct client *caller;
         int k = bus_check_caller(m, msg, &caller, error);
 
         if (k < 0)
                 return k;
-        if (caller.uid != 0 && caller.uid != r->owner_uid)
+        if (caller->uid != 0 && caller->uid != r->owner_uid)
                 return bus_reply_errno(error, -EACCES, "region %" PRIu64 " ('%s') belongs to uid %u; uid %u may not %s it",
-                                       r->id, r->name, (unsigned) r->owner_uid, (unsigned) caller.uid, verb);
+                                       r->id, r->name, (unsigned) r->owner_uid, (unsigned) caller->uid, verb);
         return 0;
 }
 

@@ -23,7 +23,7 @@ struct region {
         int fd;    /* the daemon's reference to the guest_memfd */
         void *map; /* MAP_SHARED mapping of the whole fd, where mbind() applies */
 
-        void *bus_data; /* owned by the bus layer (tracking, object path) */
+        void *owner_client; /* the bus layer's client whose connection it dies with; NULL if persistent */
         struct region *next, *prev;
 };
 
