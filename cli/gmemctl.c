@@ -30,7 +30,7 @@ static const struct verb {
         { "show", "Show one region's properties", "show REGION", "Show one region's properties, including its resident bytes per node.\n"
           "REGION is a region id, a region name or an object path.", 1, false, verb_show },
         { "create", "Create a region on a scratch VM to try placement", "create SIZE [--name=NAME] [--policy=POLICY] [--nodes=LIST] [--populate]\n"
-          "                     [--private] [--persist] [--hold]",
+          "                     [--private] [--persist] [--hold] [--numa-page-tables]",
           "Create a region of SIZE bytes (4096, 64M, 1G: binary units) on a scratch VM that\n"
           "gmemctl makes itself, print it, and release it again when gmemctl exits, unless\n"
           "--persist or --hold.", 1, true, verb_create },
@@ -45,7 +45,8 @@ static const char create_options_help[] =
         "     --populate           Allocate the whole region now, on its nodes\n"
         "     --private            Create the guest_memfd without INIT_SHARED\n"
         "     --persist            Keep the region in gmemd after gmemctl exits\n"
-        "     --hold               Keep gmemctl (and the region) until SIGINT or SIGTERM\n";
+        "     --hold               Keep gmemctl (and the region) until SIGINT or SIGTERM\n"
+        "     --numa-page-tables   Enable KVM_CAP_NUMA_AWARE_PAGE_TABLES on the scratch VM\n";
 
 static const char global_options_help[] =
         "  -h --help               Show this help, or a command's help\n"
@@ -154,6 +155,10 @@ static int parse_create_option(int c, const char *value, struct args *a, struct 
                 s->create_option = "--hold";
                 a->hold = true;
                 return 0;
+        case 'T':
+                s->create_option = "--numa-page-tables";
+                a->numa_page_tables = true;
+                return 0;
         }
         return 1; /* not a create option */
 }
@@ -174,6 +179,7 @@ static int parse_options(int argc, char *argv[], struct args *a, struct parse_st
                 { "private", no_argument, NULL, 'v' },
                 { "persist", no_argument, NULL, 'k' },
                 { "hold", no_argument, NULL, 'H' },
+                { "numa-page-tables", no_argument, NULL, 'T' },
                 {}
         };
         int c, r;

@@ -31,6 +31,7 @@ struct args {
         bool populate;
         bool private_memory;
         bool persist;
+        bool numa_page_tables;
         bool hold;
         /* show, release */
         const char *region;

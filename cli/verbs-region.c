@@ -159,6 +159,8 @@ static int make_options(const struct args *a, gmem_options **ret)
                 r = gmem_options_set_shared(o, !a->private_memory);
         if (r >= 0)
                 r = gmem_options_set_persist(o, a->persist);
+        if (r >= 0)
+                r = gmem_options_set_numa_page_tables(o, a->numa_page_tables);
         if (r < 0)
                 return log_error_errno(r, "cannot set the region options: %s", strerror(-r));
         *ret = TAKE_PTR(o);

@@ -30,6 +30,11 @@
 #define KVM_CAP_GUEST_MEMFD_FLAGS 244
 #endif
 
+/* Added by the gmem kernel series (kernel/series). */
+#ifndef KVM_CAP_NUMA_AWARE_PAGE_TABLES
+#define KVM_CAP_NUMA_AWARE_PAGE_TABLES 252
+#endif
+
 /* guest_memfd creation flags. */
 #ifndef GUEST_MEMFD_FLAG_MMAP
 #define GUEST_MEMFD_FLAG_MMAP (1ULL << 0)

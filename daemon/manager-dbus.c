@@ -30,6 +30,7 @@ struct create_options {
         bool populate;
         bool shared;
         bool persist;
+        bool numa_page_tables;
         int memfd; /* borrowed from the message */
 };
 
@@ -44,7 +45,7 @@ static const struct option_type {
         const char *signature;
 } option_types[] = {
         { "name", "s" },     { "policy", "s" }, { "nodes", "au" },   { "populate", "b" },
-        { "shared", "b" },   { "persist", "b" }, { "memfd", "h" },
+        { "shared", "b" },   { "persist", "b" }, { "memfd", "h" },    { "numa_page_tables", "b" },
 };
 
 static const char *option_signature(const char *key)
@@ -117,6 +118,8 @@ static int read_option_value(sd_bus_message *msg, const char *key, struct create
                 o->populate = b;
         else if (streq(key, "shared"))
                 o->shared = b;
+        else if (streq(key, "numa_page_tables"))
+                o->numa_page_tables = b;
         else
                 o->persist = b;
         return 0;
@@ -141,7 +144,8 @@ static int parse_create_options(sd_bus_message *msg, struct create_options *o, s
                 want = option_signature(key);
                 if (!want)
                         return bus_reply_errno(error, -EINVAL,
-                                               "unknown option '%s' (known: name, policy, nodes, populate, shared, persist, memfd)", key);
+                                               "unknown option '%s' (known: name, policy, nodes, populate, shared, persist, memfd, "
+                                               "numa_page_tables)", key);
                 for (i = 0; !streq(option_types[i].key, key); i++)
                         ;
                 if (seen & (1U << i))
@@ -271,6 +275,13 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
                 r = bus_reply_errno(error, -EINVAL, size ? "size %" PRIu64 " is not a multiple of the page size %" PRIu64
                                                          : "size %" PRIu64 " is empty; ask for at least one page of %" PRIu64 " bytes",
                                     size, page);
+                goto out;
+        }
+        if (o.numa_page_tables && !m->features.numa_aware_page_tables) {
+                r = bus_reply_errno(error, -EOPNOTSUPP,
+                                    "this kernel (%s) cannot place KVM page tables on the node of the memory they map "
+                                    "(no KVM_CAP_NUMA_AWARE_PAGE_TABLES; it comes with the gmem kernel series)",
+                                    m->features.release);
                 goto out;
         }
         r = check_quota(m, caller->uid, size, error);
@@ -517,6 +528,7 @@ static int property_get_kernel_features(sd_bus *bus, const char *path, const cha
             (r = append_entry(reply, "MemoryFaultInfo", "b", (int) f->memory_fault_info)) < 0 ||
             (r = append_entry(reply, "PreFaultMemory", "b", (int) f->pre_fault_memory)) < 0 ||
             (r = append_entry(reply, "UserMemory2", "b", (int) f->user_memory2)) < 0 ||
+            (r = append_entry(reply, "NumaAwarePageTables", "b", (int) f->numa_aware_page_tables)) < 0 ||
             (r = append_modules(reply, f, false)) < 0 ||
             (r = append_modules(reply, f, true)) < 0)
                 return r;

@@ -90,6 +90,15 @@ int gmem_options_set_populate(gmem_options *options, bool populate);
 int gmem_options_set_shared(gmem_options *options, bool shared);
 /* Outlive this client's connection (default false). */
 int gmem_options_set_persist(gmem_options *options, bool persist);
+/*
+ * Have KVM place the VM's page-table pages on the node of the memory they
+ * map (KVM_CAP_NUMA_AWARE_PAGE_TABLES, from the gmem kernel series; default
+ * false). gmemd checks the kernel supports it (else -EOPNOTSUPP,
+ * org.gmem1.Error.Unsupported); libgmem then enables it on the VM fd, which
+ * KVM allows only before the VM's first vCPU exists (else -EINVAL, and the
+ * region is released again).
+ */
+int gmem_options_set_numa_page_tables(gmem_options *options, bool enable);
 
 /* Parse a policy name ("bind", ...); returns the policy or -EINVAL. */
 int gmem_policy_from_string(const char *s);

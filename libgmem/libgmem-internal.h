@@ -30,6 +30,7 @@ struct gmem_options {
         bool populate;
         bool shared;
         bool persist;
+        bool numa_page_tables;
 };
 
 struct gmem_region {

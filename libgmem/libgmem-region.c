@@ -135,6 +135,8 @@ static int append_options(sd_bus_message *m, const gmem_options *o, int memfd)
                 if (r < 0)
                         return r;
         }
+        if (o->numa_page_tables && (r = append_option(m, "numa_page_tables", "b", &o->numa_page_tables)) < 0)
+                return r;
         if ((r = append_option(m, "populate", "b", &o->populate)) < 0 ||
             (r = append_option(m, "shared", "b", &o->shared)) < 0 ||
             (r = append_option(m, "persist", "b", &o->persist)) < 0)
@@ -220,6 +222,22 @@ _public_ int gmem_region_create(gmem_client *client, int vm_fd, uint64_t size, c
                 return client_local_error(client, r, "cannot keep the region's fd: %s", strerror(-r));
         }
         region->client = gmem_client_ref(client);
+
+        /* KVM takes VM ioctls only from the VM's own process, so the VMM
+         * side enables what gmemd agreed the kernel supports. */
+        if (options->numa_page_tables) {
+                struct kvm_enable_cap cap = { .cap = KVM_CAP_NUMA_AWARE_PAGE_TABLES };
+
+                if (ioctl(vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+                        r = negative_errno();
+                        (void) gmem_region_release(region);
+                        gmem_region_unref(region);
+                        return client_local_error(client, r,
+                                                  "KVM_ENABLE_CAP(KVM_CAP_NUMA_AWARE_PAGE_TABLES) failed: %s%s",
+                                                  strerror(-r), r == -EINVAL ? " (it must come before the VM's "
+                                                  "first vCPU)" : "");
+                }
+        }
         *ret = region;
         return 0;
 }

@@ -286,6 +286,14 @@ _public_ int gmem_options_set_persist(gmem_options *options, bool persist)
         return 0;
 }
 
+_public_ int gmem_options_set_numa_page_tables(gmem_options *options, bool enable)
+{
+        if (!options)
+                return -EINVAL;
+        options->numa_page_tables = enable;
+        return 0;
+}
+
 /* --- listings -------------------------------------------------------------- */
 
 _public_ void gmem_region_info_free(gmem_region_info *infos, size_t n)

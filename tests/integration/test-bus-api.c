@@ -259,6 +259,51 @@ static void test_bad_inputs(struct test_env *e, sd_bus *bus)
         expect_create_error(e, bus, vm, 2 * MIB, NULL, 0, GMEM_ERROR_UNSUPPORTED, "daemon-side KVM_CREATE_GUEST_MEMFD");
 }
 
+/* numa_page_tables: gmemd must agree with what the kernel says about
+ * KVM_CAP_NUMA_AWARE_PAGE_TABLES: Unsupported on a stock kernel, a region on
+ * the gmem kernel, where the VMM side can then enable the capability. */
+static void test_numa_page_tables(struct test_env *e, sd_bus *bus)
+{
+        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = make_vm(), g = make_gmem(vm, 2 * MIB);
+        _cleanup_free_ char *path = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        const struct opt o[] = {
+                { .key = "numa_page_tables", .sig = "b", .b = 1 },
+                { .key = "memfd", .sig = "h", .h = g },
+        };
+        int has_cap = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_NUMA_AWARE_PAGE_TABLES) > 0;
+        int reported = -1;
+
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                const char *key;
+
+                ASSERT_OK(sd_bus_get_property(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "KernelFeatures",
+                                              &error, &reply, "a{sv}"));
+                ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "{sv}"));
+                while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                        ASSERT_OK(sd_bus_message_read(reply, "s", &key));
+                        if (streq(key, "NumaAwarePageTables"))
+                                ASSERT_OK(sd_bus_message_read(reply, "v", "b", &reported));
+                        else
+                                ASSERT_OK(sd_bus_message_skip(reply, "v"));
+                        ASSERT_OK(sd_bus_message_exit_container(reply));
+                }
+        }
+        ASSERT(reported == has_cap);
+
+        if (!has_cap) {
+                expect_create_error(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_UNSUPPORTED,
+                                    "numa_page_tables on a kernel without it");
+                return;
+        }
+        ASSERT_OK(create(bus, vm, 2 * MIB, o, ELEMENTSOF(o), &error, &path));
+        struct kvm_enable_cap cap = { .cap = KVM_CAP_NUMA_AWARE_PAGE_TABLES };
+        ASSERT_OK(ioctl(vm, KVM_ENABLE_CAP, &cap));
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Release", &error, NULL, NULL));
+        printf("ok: numa_page_tables accepted on a kernel with KVM_CAP_NUMA_AWARE_PAGE_TABLES, enabled on the VM\n");
+}
+
 static void test_lifecycle(struct test_env *e, sd_bus *bus)
 {
         _cleanup_close_ int vm = make_vm(), gmem = -1;
@@ -501,6 +546,7 @@ int main(void)
 
         test_bad_inputs(&e, bus);
         test_lifecycle(&e, bus);
+        test_numa_page_tables(&e, bus);
         test_owner_disconnect(&e, bus);
         test_other_uid(&e, bus, true);
         test_bad_inputs(&e, bus);

@@ -78,6 +78,13 @@ expect_error 2 "invalid node list" -- "$GMEMCTL" create 2M --nodes 0-
 expect_error 2 "" -- "$GMEMCTL" create 1X
 expect_error 2 "" -- "$GMEMCTL" frobnicate
 expect_error 2 "" -- "$GMEMCTL" list --name x
+# --numa-page-tables follows what the kernel has (KernelFeatures.NumaAwarePageTables).
+if [ "$(jq .kernel_features.NumaAwarePageTables <<<"$status")" = true ]; then
+        "$GMEMCTL" create 2M --numa-page-tables >/dev/null && ok "--numa-page-tables on a kernel with it" ||
+                bad "--numa-page-tables failed on a kernel with it"
+else
+        expect_error 1 org.gmem1.Error.Unsupported -- "$GMEMCTL" create 2M --numa-page-tables
+fi
 [ "$(regions)" = 0 ] && ok "no region leaked by the errors" || bad "leaked regions"
 
 # Help and version.
