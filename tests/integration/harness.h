@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <sys/types.h>
 
+/* ASSERT() and ASSERT_OK(), shared with the unit tests. */
+#include "../unit/unit.h"
+
 struct test_env {
         char dir[256];
         char address[320];
@@ -35,21 +38,3 @@ bool test_env_daemon_alive(struct test_env *e);
 /* Open fds of gmemd, and its mappings of guest_memfds, to prove nothing leaked. */
 int test_env_daemon_fds(struct test_env *e);
 int test_env_daemon_mappings(struct test_env *e);
-
-#define ASSERT(expr)                                                                         \
-        do {                                                                                 \
-                if (!(expr)) {                                                               \
-                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #expr); \
-                        abort();                                                             \
-                }                                                                            \
-        } while (0)
-
-#define ASSERT_OK(expr)                                                                      \
-        do {                                                                                 \
-                long _r = (long) (expr);                                                     \
-                if (_r < 0) {                                                                \
-                        fprintf(stderr, "%s:%d: %s failed: %ld (%s)\n", __FILE__, __LINE__, #expr, _r, \
-                                strerror((int) -_r));                                        \
-                        abort();                                                             \
-                }                                                                            \
-        } while (0)

@@ -437,13 +437,16 @@ static int as_user(uid_t id, int (*fn)(const char *address, const char *path), c
         return WEXITSTATUS(status);
 }
 
-static int try_release(const char *address, const char *path)
+/* Call @member as whoever this process is now; the exit code tells the
+ * parent which answer came: 0 success, 10 gmemd's PermissionDenied, 11 the
+ * bus policy's AccessDenied, 12 anything else. */
+static int try_call(const char *address, const char *path, const char *interface, const char *member)
 {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus *bus = bus_connect(address);
-        int r = sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Release", &error, NULL, NULL);
+        int r = sd_bus_call_method(bus, "org.gmem1", path, interface, member, &error, NULL, NULL);
 
-        printf("   uid %u Release: %s: %s\n", (unsigned) getuid(), error.name ?: "ok", error.message ?: "");
+        printf("   uid %u %s: %s: %s\n", (unsigned) getuid(), member, error.name ?: "ok", error.message ?: "");
         if (r >= 0)
                 return 0;
         if (sd_bus_error_has_name(&error, GMEM_ERROR_PERMISSION_DENIED))
@@ -453,20 +456,14 @@ static int try_release(const char *address, const char *path)
         return 12;
 }
 
+static int try_release(const char *address, const char *path)
+{
+        return try_call(address, path, "org.gmem1.Region", "Release");
+}
+
 static int try_list(const char *address, const char *path)
 {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus *bus = bus_connect(address);
-        int r = sd_bus_call_method(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "ListRegions", &error, NULL, NULL);
-
-        printf("   uid %u ListRegions: %s: %s\n", (unsigned) getuid(), error.name ?: "ok", error.message ?: "");
-        if (r >= 0)
-                return 0;
-        if (sd_bus_error_has_name(&error, GMEM_ERROR_PERMISSION_DENIED))
-                return 10;
-        if (sd_bus_error_has_name(&error, SD_BUS_ERROR_ACCESS_DENIED))
-                return 11;
-        return 12;
+        return try_call(address, "/org/gmem1", "org.gmem1.Manager", "ListRegions");
 }
 
 static void test_other_uid(struct test_env *e, sd_bus *bus, bool open_policy)
