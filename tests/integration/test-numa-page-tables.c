@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* End to end on the gmem kernel with >= 2 nodes: a VMM asks gmemd for a region
+ * bound to node 1 with numa_page_tables, its vCPU runs on node 0 and touches
+ * the memory, and KVM's VM stats show the page tables on node 1; the same
+ * without the option shows them on node 0 (the vCPU's node). Runs in the vm tier. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <numa.h>
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "gmem.h"
+#include "harness.h"
+#include "kvm-uapi.h"
+#include "macro.h"
+#include "util.h"
+
+#define REGION_SIZE (2ULL << 20)
+#define CODE_GPA 0x1000
+
+/*
+ * Real mode: touch one byte in each 4 KiB page from 64 KiB to 640 KiB.
+ *      mov ax, 0x1000
+ * 1:   mov es, ax
+ *      mov byte [es:0], 1
+ *      add ax, 0x100
+ *      cmp ax, 0xa000
+ *      jb 1b
+ *      hlt
+ */
+static const uint8_t guest_code[] = {
+        0xb8, 0x00, 0x10, 0x8e, 0xc0, 0x26, 0xc6, 0x06, 0x00, 0x00, 0x01,
+        0x05, 0x00, 0x01, 0x3d, 0x00, 0xa0, 0x72, 0xf0, 0xf4,
+};
+
+static uint64_t read_stat(int vm, const char *name)
+{
+        _cleanup_close_ int fd = ioctl(vm, KVM_GET_STATS_FD, NULL);
+        struct kvm_stats_header h;
+        _cleanup_free_ char *descs = NULL;
+        size_t desc_size;
+
+        ASSERT(fd >= 0);
+        ASSERT(pread(fd, &h, sizeof(h), 0) == sizeof(h));
+        desc_size = sizeof(struct kvm_stats_desc) + h.name_size;
+        descs = malloc(desc_size * h.num_desc);
+        ASSERT(descs);
+        ASSERT(pread(fd, descs, desc_size * h.num_desc, h.desc_offset) == (ssize_t) (desc_size * h.num_desc));
+        for (uint32_t i = 0; i < h.num_desc; i++) {
+                struct kvm_stats_desc *d = (struct kvm_stats_desc *) (descs + i * desc_size);
+                uint64_t v;
+
+                if (!streq(d->name, name))
+                        continue;
+                ASSERT(pread(fd, &v, sizeof(v), h.data_offset + d->offset) == sizeof(v));
+                return v;
+        }
+        fprintf(stderr, "KVM has no VM stat '%s'\n", name);
+        abort();
+}
+
+/* Run the guest on a vCPU whose thread is on node 0; returns the VM for stats. */
+static int run_guest(gmem_client *client, bool numa_page_tables, uint64_t *local, uint64_t *remote)
+{
+        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vcpu = -1;
+        static const unsigned node1 = 1;
+        struct kvm_sregs sregs;
+        struct kvm_regs regs = { .rip = CODE_GPA, .rflags = 0x2 };
+        struct kvm_run *run;
+        gmem_options *o;
+        gmem_region *region;
+        uint8_t *mem;
+        int vm, r;
+
+        ASSERT(kvm >= 0);
+        vm = ioctl(kvm, KVM_CREATE_VM, 0);
+        ASSERT(vm >= 0);
+        ASSERT_OK(gmem_options_new(&o));
+        ASSERT_OK(gmem_options_set_policy(o, GMEM_POLICY_BIND));
+        ASSERT_OK(gmem_options_set_nodes(o, &node1, 1));
+        ASSERT_OK(gmem_options_set_populate(o, true));
+        ASSERT_OK(gmem_options_set_numa_page_tables(o, numa_page_tables));
+        r = gmem_region_create(client, vm, REGION_SIZE, o, &region);
+        if (r < 0)
+                fprintf(stderr, "create: %s (%s)\n", gmem_client_get_error(client), gmem_client_get_error_name(client));
+        ASSERT_OK(r);
+        gmem_options_unref(o);
+
+        mem = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gmem_region_get_fd(region), 0);
+        ASSERT(mem != MAP_FAILED);
+        memcpy(mem + CODE_GPA, guest_code, sizeof(guest_code));
+        struct kvm_userspace_memory_region2 slot = {
+                .flags = KVM_MEM_GUEST_MEMFD,
+                .memory_size = REGION_SIZE,
+                .userspace_addr = (uint64_t) (uintptr_t) mem,
+                .guest_memfd = (uint32_t) gmem_region_get_fd(region),
+        };
+        ASSERT_OK(ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &slot));
+
+        vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+        ASSERT(vcpu >= 0);
+        run = mmap(NULL, (size_t) ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0), PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+        ASSERT(run != MAP_FAILED);
+        ASSERT_OK(ioctl(vcpu, KVM_GET_SREGS, &sregs));
+        sregs.cs.base = sregs.cs.selector = 0;
+        sregs.ds.base = sregs.ds.selector = sregs.es.base = sregs.es.selector = 0;
+        ASSERT_OK(ioctl(vcpu, KVM_SET_SREGS, &sregs));
+        ASSERT_OK(ioctl(vcpu, KVM_SET_REGS, &regs));
+        ASSERT_OK(ioctl(vcpu, KVM_RUN, 0));
+        ASSERT(run->exit_reason == KVM_EXIT_HLT);
+        ASSERT(mem[0x10000] == 1 && mem[0x9f000] == 1);
+
+        *local = read_stat(vm, "pt_pages_node_local");
+        *remote = read_stat(vm, "pt_pages_node_remote");
+        ASSERT_OK(gmem_region_release(region));
+        gmem_region_unref(region);
+        munmap(mem, REGION_SIZE);
+        return vm;
+}
+
+int main(void)
+{
+        _cleanup_close_ int kvm = -1, vm_on = -1, vm_off = -1;
+        uint64_t on_local, on_remote, off_local, off_remote;
+        gmem_client *client;
+        struct test_env e;
+
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        ASSERT(numa_available() >= 0);
+        if (numa_num_configured_nodes() < 2) {
+                fprintf(stderr, "this test needs at least 2 NUMA nodes; it runs in the vm tier\n");
+                return 1;
+        }
+        kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        ASSERT(kvm >= 0);
+        if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_NUMA_AWARE_PAGE_TABLES) <= 0) {
+                fprintf(stderr, "this kernel lacks KVM_CAP_NUMA_AWARE_PAGE_TABLES; run it on the gmem kernel\n");
+                return 1;
+        }
+        /* The faulting vCPU thread lives on node 0; the memory on node 1. */
+        ASSERT_OK(numa_run_on_node(0));
+
+        ASSERT_OK(test_env_start(&e, NULL));
+        ASSERT_OK(gmem_client_new(e.address, &client));
+        vm_on = run_guest(client, true, &on_local, &on_remote);
+        vm_off = run_guest(client, false, &off_local, &off_remote);
+        printf("with numa_page_tables:    %" PRIu64 " page-table pages on the memory's node, %" PRIu64 " elsewhere\n",
+               on_local, on_remote);
+        printf("without numa_page_tables: %" PRIu64 " page-table pages on the memory's node, %" PRIu64 " elsewhere\n",
+               off_local, off_remote);
+        ASSERT(on_local > 0 && on_remote == 0);
+        ASSERT(off_remote > 0 && off_local == 0);
+        gmem_client_unref(client);
+        ASSERT_OK(test_env_stop(&e));
+        printf("ok: gmemd's numa_page_tables puts the VM's page tables on the memory's node\n");
+        return 0;
+}
