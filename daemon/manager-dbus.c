@@ -21,6 +21,7 @@
 #include "util.h"
 
 #define NAME_MAX_LEN 64
+#define NODES_MAX 1024U /* libnuma's and the kernel's MAX_NUMNODES ceiling */
 
 struct create_options {
         char *name;
@@ -99,6 +100,9 @@ static int read_option_value(sd_bus_message *msg, const char *key, struct create
                 r = sd_bus_message_read_array(msg, 'u', &array, &bytes);
                 if (r < 0)
                         return r;
+                if (bytes / sizeof(uint32_t) > NODES_MAX)
+                        return bus_reply_errno(error, -EINVAL, "option 'nodes' lists %zu nodes; at most %u are allowed",
+                                               bytes / sizeof(uint32_t), NODES_MAX);
                 free(o->nodes);
                 o->n_nodes = bytes / sizeof(uint32_t);
                 o->nodes = calloc(o->n_nodes ? o->n_nodes : 1, sizeof(unsigned));

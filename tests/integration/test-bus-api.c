@@ -227,6 +227,16 @@ static void test_bad_inputs(struct test_env *e, sd_bus *bus)
                                     "wrong option type (nodes as t)");
         }
         {
+                static uint32_t many[4096];
+                const struct opt o[] = {
+                        { .key = "policy", .sig = "s", .s = "interleave" },
+                        { .key = "nodes", .sig = "au", .au = many, .n_au = ELEMENTSOF(many) },
+                        with_memfd[0],
+                };
+                expect_create_error(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT,
+                                    "4096 entries in option nodes");
+        }
+        {
                 const struct opt o[] = { { .key = "policy", .sig = "s", .s = "nearest" }, with_memfd[0] };
                 expect_create_error(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT, "unknown policy");
         }
