@@ -6,7 +6,8 @@
 #   --debug          merge config/debug.config too (lockdep, DEBUG_VM, KFENCE); own build dir
 #   --prepare        (re)prepare the tree from kernel/series first, even if it looks current
 #   --selftests      build the default KVM selftests ($default_selftests)
-#   --selftest NAME  build KVM selftest NAME (tools/testing/selftests/kvm/NAME); repeatable
+#   --selftest NAME  build KVM selftest NAME (tools/testing/selftests/kvm/NAME, e.g.
+#                    x86/numa_aware_page_tables_test); repeatable
 #   --config-only    stop after writing and checking .config
 #   --no-kernel      skip configure + bzImage (headers and selftests only)
 #   -j N             parallel jobs (default: nproc)
@@ -17,7 +18,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-default_selftests="guest_memfd_test"
+default_selftests="guest_memfd_test x86/numa_aware_page_tables_test"
 flavour=
 prepare=0
 kernel=1
