@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "kvm-uapi.h"
 #include "macro.h"
 #include "util.h"
 
@@ -287,4 +289,34 @@ int test_env_stop(struct test_env *e)
                 return -ECHILD;
         }
         return r;
+}
+
+int test_kvm_vm_stat(int vm_fd, const char *name, uint64_t *ret)
+{
+        _cleanup_close_ int fd = ioctl(vm_fd, KVM_GET_STATS_FD, NULL);
+        _cleanup_free_ char *descs = NULL;
+        struct kvm_stats_header h;
+        size_t desc_size, total;
+
+        if (fd < 0)
+                return negative_errno();
+        if (pread(fd, &h, sizeof(h), 0) != sizeof(h))
+                return -EIO;
+        desc_size = sizeof(struct kvm_stats_desc) + h.name_size;
+        total = desc_size * h.num_desc;
+        descs = malloc(total);
+        if (!descs)
+                return -ENOMEM;
+        if (pread(fd, descs, total, h.desc_offset) != (ssize_t) total)
+                return -EIO;
+        for (uint32_t i = 0; i < h.num_desc; i++) {
+                const struct kvm_stats_desc *d = (const struct kvm_stats_desc *) (descs + i * desc_size);
+
+                if (strncmp(d->name, name, h.name_size) != 0)
+                        continue;
+                if (pread(fd, ret, sizeof(*ret), h.data_offset + d->offset) != sizeof(*ret))
+                        return -EIO;
+                return 0;
+        }
+        return -ENOENT;
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/types.h>
 
@@ -38,3 +39,7 @@ bool test_env_daemon_alive(struct test_env *e);
 /* Open fds of gmemd, and its mappings of guest_memfds, to prove nothing leaked. */
 int test_env_daemon_fds(struct test_env *e);
 int test_env_daemon_mappings(struct test_env *e);
+
+/* A KVM binary statistic of the VM behind @vm_fd (KVM_GET_STATS_FD), by name;
+ * -ENOENT if this kernel has no such stat. */
+int test_kvm_vm_stat(int vm_fd, const char *name, uint64_t *ret);

@@ -40,28 +40,13 @@ static const uint8_t guest_code[] = {
 
 static uint64_t read_stat(int vm, const char *name)
 {
-        _cleanup_close_ int fd = ioctl(vm, KVM_GET_STATS_FD, NULL);
-        struct kvm_stats_header h;
-        _cleanup_free_ char *descs = NULL;
-        size_t desc_size;
+        uint64_t v;
+        int r = test_kvm_vm_stat(vm, name, &v);
 
-        ASSERT(fd >= 0);
-        ASSERT(pread(fd, &h, sizeof(h), 0) == sizeof(h));
-        desc_size = sizeof(struct kvm_stats_desc) + h.name_size;
-        descs = malloc(desc_size * h.num_desc);
-        ASSERT(descs);
-        ASSERT(pread(fd, descs, desc_size * h.num_desc, h.desc_offset) == (ssize_t) (desc_size * h.num_desc));
-        for (uint32_t i = 0; i < h.num_desc; i++) {
-                struct kvm_stats_desc *d = (struct kvm_stats_desc *) (descs + i * desc_size);
-                uint64_t v;
-
-                if (!streq(d->name, name))
-                        continue;
-                ASSERT(pread(fd, &v, sizeof(v), h.data_offset + d->offset) == sizeof(v));
-                return v;
-        }
-        fprintf(stderr, "KVM has no VM stat '%s'\n", name);
-        abort();
+        if (r < 0)
+                fprintf(stderr, "VM stat '%s': %s\n", name, strerror(-r));
+        ASSERT_OK(r);
+        return v;
 }
 
 /* Run the guest on a vCPU whose thread is on node 0; returns the VM for stats. */

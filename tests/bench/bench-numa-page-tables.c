@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vm tier: TLB-miss-heavy random guest reads over memory bound to node 1,
+ * from a vCPU on node 0 that faulted it in, with KVM_CAP_NUMA_AWARE_PAGE_TABLES
+ * (asked for through gmemd) on and off in the same run; prints page-table
+ * locality from KVM's stats and the access-time ratio. Needs the gmem kernel
+ * and >= 2 nodes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <numa.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "gmem.h"
+#include "kvm-uapi.h"
+#include "macro.h"
+#include "util.h"
+
+#define TOUCH_GPA 0x1000
+#define READ_GPA 0x1100
+#define DATA_START (1ULL << 20)
+
+/*
+ * 32-bit protected mode, flat segments, no guest paging: a guest address is
+ * a guest physical address, so every access that misses the TLB walks KVM's
+ * page tables (NPT/EPT), the thing this measures.
+ *
+ * touch (esi = size):    mov edx, DATA_START
+ *                   1:   mov [edx], edx; add edx, 4096; cmp edx, esi; jb 1b; hlt
+ * read (ecx = count, eax = seed, esi = (size - 1) & ~4095):
+ *                   1:   imul eax, eax, 1103515245; add eax, 12345
+ *                        mov edx, eax; shr edx, 4; and edx, esi
+ *                        mov ebx, [edx]; dec ecx; jnz 1b; hlt
+ */
+static const uint8_t touch_code[] = {
+        0xba, DATA_START & 0xff, (DATA_START >> 8) & 0xff, (DATA_START >> 16) & 0xff, DATA_START >> 24,
+        0x89, 0x12,                               /* mov [edx], edx */
+        0x81, 0xc2, 0x00, 0x10, 0x00, 0x00,       /* add edx, 4096 */
+        0x39, 0xf2,                               /* cmp edx, esi */
+        0x72, 0xf4,                               /* jb -12 */
+        0xf4,
+};
+static const uint8_t read_code[] = {
+        0x69, 0xc0, 0x6d, 0x4e, 0xc6, 0x41,       /* imul eax, eax, 1103515245 */
+        0x05, 0x39, 0x30, 0x00, 0x00,             /* add eax, 12345 */
+        0x89, 0xc2,                               /* mov edx, eax */
+        0xc1, 0xea, 0x04,                         /* shr edx, 4 */
+        0x21, 0xf2,                               /* and edx, esi */
+        0x8b, 0x1a,                               /* mov ebx, [edx] */
+        0x49,                                     /* dec ecx */
+        0x75, 0xe9,                               /* jnz -23 */
+        0xf4,
+};
+
+struct guest {
+        int vm, vcpu;
+        struct kvm_run *run;
+        gmem_region *region;
+        uint8_t *mem;
+        uint64_t local, remote, fallback;
+};
+
+static uint64_t arg_size = 256 * MIB;
+static uint64_t arg_reads = 4000000;
+static unsigned arg_rounds = 5;
+
+static void set_protected_mode(int vcpu)
+{
+        struct kvm_sregs s;
+        struct kvm_segment code = {
+                .base = 0, .limit = 0xffffffff, .selector = 0x8, .type = 0xb,
+                .present = 1, .s = 1, .db = 1, .g = 1,
+        };
+        struct kvm_segment data = code;
+
+        data.selector = 0x10;
+        data.type = 0x3;
+        ASSERT_OK(ioctl(vcpu, KVM_GET_SREGS, &s));
+        s.cs = code;
+        s.ds = s.es = s.ss = s.fs = s.gs = data;
+        s.cr0 |= 1; /* PE, no PG */
+        ASSERT_OK(ioctl(vcpu, KVM_SET_SREGS, &s));
+}
+
+static void run_at(struct guest *g, uint64_t rip, uint64_t rax, uint64_t rcx, uint64_t rsi)
+{
+        struct kvm_regs regs = { .rip = rip, .rax = rax, .rcx = rcx, .rsi = rsi, .rflags = 0x2 };
+
+        ASSERT_OK(ioctl(g->vcpu, KVM_SET_REGS, &regs));
+        ASSERT_OK(ioctl(g->vcpu, KVM_RUN, 0));
+        if (g->run->exit_reason != KVM_EXIT_HLT) {
+                fprintf(stderr, "bench: guest exit %u, not HLT\n", g->run->exit_reason);
+                exit(EXIT_FAILURE);
+        }
+}
+
+static void read_stats(struct guest *g)
+{
+        ASSERT_OK(test_kvm_vm_stat(g->vm, "pt_pages_node_local", &g->local));
+        ASSERT_OK(test_kvm_vm_stat(g->vm, "pt_pages_node_remote", &g->remote));
+        ASSERT_OK(test_kvm_vm_stat(g->vm, "pt_pages_node_fallback", &g->fallback));
+}
+
+static void guest_setup(struct guest *g, gmem_client *client, bool numa_page_tables)
+{
+        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        static const unsigned node1 = 1;
+        gmem_options *o;
+        int r;
+
+        ASSERT(kvm >= 0);
+        g->vm = ioctl(kvm, KVM_CREATE_VM, 0);
+        ASSERT(g->vm >= 0);
+        ASSERT_OK(gmem_options_new(&o));
+        ASSERT_OK(gmem_options_set_name(o, numa_page_tables ? "bench-npt-on" : "bench-npt-off"));
+        ASSERT_OK(gmem_options_set_policy(o, GMEM_POLICY_BIND));
+        ASSERT_OK(gmem_options_set_nodes(o, &node1, 1));
+        ASSERT_OK(gmem_options_set_populate(o, true));
+        ASSERT_OK(gmem_options_set_numa_page_tables(o, numa_page_tables));
+        r = gmem_region_create(client, g->vm, arg_size, o, &g->region);
+        if (r < 0)
+                fprintf(stderr, "bench: gmemd: %s (%s)\n", gmem_client_get_error(client),
+                        gmem_client_get_error_name(client));
+        ASSERT_OK(r);
+        gmem_options_unref(o);
+
+        g->mem = mmap(NULL, arg_size, PROT_READ | PROT_WRITE, MAP_SHARED, gmem_region_get_fd(g->region), 0);
+        ASSERT(g->mem != MAP_FAILED);
+        memcpy(g->mem + TOUCH_GPA, touch_code, sizeof(touch_code));
+        memcpy(g->mem + READ_GPA, read_code, sizeof(read_code));
+        struct kvm_userspace_memory_region2 slot = {
+                .flags = KVM_MEM_GUEST_MEMFD,
+                .memory_size = arg_size,
+                .userspace_addr = (uint64_t) (uintptr_t) g->mem,
+                .guest_memfd = (uint32_t) gmem_region_get_fd(g->region),
+        };
+        ASSERT_OK(ioctl(g->vm, KVM_SET_USER_MEMORY_REGION2, &slot));
+        g->vcpu = ioctl(g->vm, KVM_CREATE_VCPU, 0);
+        ASSERT(g->vcpu >= 0);
+        g->run = mmap(NULL, (size_t) ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0), PROT_READ | PROT_WRITE, MAP_SHARED,
+                      g->vcpu, 0);
+        ASSERT(g->run != MAP_FAILED);
+        set_protected_mode(g->vcpu);
+
+        /* The vCPU, on node 0, faults in all of the memory (on node 1). */
+        run_at(g, TOUCH_GPA, 0, 0, arg_size);
+        ASSERT(*(uint32_t *) (g->mem + arg_size - 4096) == (uint32_t) (arg_size - 4096));
+        read_stats(g);
+}
+
+static uint64_t timed_reads(struct guest *g, unsigned round)
+{
+        uint64_t t0 = bench_now_ns();
+
+        run_at(g, READ_GPA, 0x2545f491u + round, arg_reads, (arg_size - 1) & ~4095ULL);
+        return bench_now_ns() - t0;
+}
+
+static void guest_done(struct guest *g)
+{
+        ASSERT_OK(gmem_region_release(g->region));
+        gmem_region_unref(g->region);
+        munmap(g->mem, arg_size);
+        safe_close(g->vcpu);
+        safe_close(g->vm);
+}
+
+static int parse_args(int argc, char *argv[])
+{
+        static const struct option options[] = {
+                { "size", required_argument, NULL, 's' },
+                { "reads", required_argument, NULL, 'n' },
+                { "rounds", required_argument, NULL, 'r' },
+                {}
+        };
+        unsigned v;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "s:n:r:", options, NULL)) >= 0)
+                switch (c) {
+                case 's':
+                        if (parse_size(optarg, &arg_size) < 0 || arg_size < 4 * MIB || arg_size > 2 * GIB ||
+                            (arg_size & (arg_size - 1))) {
+                                fprintf(stderr, "bench: --size must be a power of two from 4M to 2G\n");
+                                return -EINVAL;
+                        }
+                        break;
+                case 'n':
+                        if (parse_uint(optarg, &v) < 0 || v == 0)
+                                return -EINVAL;
+                        arg_reads = v;
+                        break;
+                case 'r':
+                        if (parse_uint(optarg, &v) < 0 || v == 0 || v > 100)
+                                return -EINVAL;
+                        arg_rounds = v;
+                        break;
+                default:
+                        fprintf(stderr, "usage: bench-numa-page-tables [--size 256M] [--reads N] [--rounds N]\n");
+                        return -EINVAL;
+                }
+        return 0;
+}
+
+int main(int argc, char *argv[])
+{
+        _cleanup_close_ int kvm = -1;
+        struct guest on = {}, off = {};
+        uint64_t t_on[100], t_off[100];
+        struct bench_env env;
+        gmem_client *client;
+
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (parse_args(argc, argv) < 0)
+                return EXIT_FAILURE;
+        kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (numa_available() < 0 || numa_num_configured_nodes() < 2 || kvm < 0 ||
+            ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_NUMA_AWARE_PAGE_TABLES) <= 0) {
+                fprintf(stderr, "bench-numa-page-tables needs >= 2 NUMA nodes and the gmem kernel "
+                                "(KVM_CAP_NUMA_AWARE_PAGE_TABLES); it runs in the vm tier\n");
+                return EXIT_FAILURE;
+        }
+        printf("bench-numa-page-tables: %s bound to node 1, vCPU on node 0, %" PRIu64 " random reads x %u rounds\n",
+               format_bytes((char[FORMAT_BYTES_MAX]) {}, FORMAT_BYTES_MAX, arg_size), arg_reads, arg_rounds);
+        bench_print_host(stdout);
+        ASSERT_OK(numa_run_on_node(0));
+
+        ASSERT_OK(bench_env_start(&env));
+        ASSERT_OK(gmem_client_new(env.env.address, &client));
+        guest_setup(&on, client, true);
+        guest_setup(&off, client, false);
+
+        /* Alternate, so noise falls on both alike. */
+        for (unsigned i = 0; i < arg_rounds; i++) {
+                t_on[i] = timed_reads(&on, i);
+                t_off[i] = timed_reads(&off, i);
+                printf("round %u: on %.1f ms, off %.1f ms\n", i, t_on[i] / 1e6, t_off[i] / 1e6);
+        }
+        read_stats(&on);
+        read_stats(&off);
+
+        uint64_t m_on = bench_median_ns(t_on, arg_rounds), m_off = bench_median_ns(t_off, arg_rounds);
+        printf("\n%-24s %14s %14s %10s %16s\n", "numa_page_tables", "pt on node 1", "pt elsewhere", "fallback",
+               "ns per read");
+        printf("%-24s %14" PRIu64 " %14" PRIu64 " %10" PRIu64 " %16.1f\n", "on", on.local, on.remote, on.fallback,
+               (double) m_on / (double) arg_reads);
+        printf("%-24s %14" PRIu64 " %14" PRIu64 " %10" PRIu64 " %16.1f\n", "off (baseline)", off.local, off.remote,
+               off.fallback, (double) m_off / (double) arg_reads);
+        printf("\nRATIO access time on / off (median of %u rounds): %.3f\n", arg_rounds, (double) m_on / (double) m_off);
+        printf("page-table locality: on %.0f%%, off %.0f%%\n",
+               100.0 * on.local / (double) (on.local + on.remote ? on.local + on.remote : 1),
+               100.0 * off.local / (double) (off.local + off.remote ? off.local + off.remote : 1));
+
+        guest_done(&on);
+        guest_done(&off);
+        gmem_client_unref(client);
+        ASSERT_OK(bench_env_stop(&env));
+        return EXIT_SUCCESS;
+}
