@@ -127,6 +127,7 @@ static int on_exit_release_regions(sd_event_source *s, void *userdata)
         log_info("Stopping: releasing %u region(s)", m->n_regions);
         while (m->regions)
                 manager_release_region(m, m->regions, "daemon is stopping");
+        manager_finish_populating(m);
         return 0;
 }
 

@@ -329,14 +329,6 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         region->owner_uid = caller->uid;
         region->owner_pid = caller->pid;
 
-        if (o.populate) {
-                r = region_populate(region, 0, size);
-                if (r < 0) {
-                        r = bus_reply_errno(error, r == -ENOMEM ? -ENOSPC : r, "populating %" PRIu64 " bytes failed: %s",
-                                            size, strerror(-r));
-                        goto out;
-                }
-        }
         if (!o.persist)
                 region->owner_client = caller;
         r = region_object_path(region, &path);
@@ -351,6 +343,16 @@ static int method_create_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         r = sd_bus_emit_signal(m->bus, MANAGER_PATH, "org.gmem1.Manager", "RegionAdded", "o", path);
         if (r < 0)
                 log_warning_errno(r, "Failed to emit RegionAdded: %m");
+        /* A region being populated is already listed, and its Resident grows;
+         * the caller gets its answer once all of it is there. */
+        if (o.populate) {
+                struct region *added = m->regions;
+
+                r = bus_populate_async(m, added, msg, 0, size, true, error);
+                if (r < 0)
+                        manager_release_region(m, added, "populating it could not start");
+                goto out;
+        }
         r = sd_bus_reply_method_return(msg, "oh", path, m->regions->fd);
 out:
         region_free(region);

@@ -34,6 +34,7 @@ struct manager *manager_free(struct manager *m)
                 return NULL;
         while (m->regions)
                 manager_release_region(m, m->regions, "daemon is stopping");
+        manager_finish_populating(m);
         while (m->clients)
                 client_free(m->clients);
         kernel_features_done(&m->features);
@@ -106,7 +107,11 @@ void manager_release_region(struct manager *m, struct region *r, const char *why
         }
         log_info("Released region %" PRIu64 " '%s' (%" PRIu64 " bytes, uid %u): %s",
                  r->id, r->name, r->size, (unsigned) r->owner_uid, why);
-        region_free(r);
+        /* A worker still populating it stops at its next chunk; the last
+         * one's completion frees the region. */
+        atomic_store(&r->released, true);
+        if (r->jobs == 0)
+                region_free(r);
 }
 
 int manager_resident_by_node(struct manager *m, uint64_t **ret, unsigned *n_ret)

@@ -29,6 +29,8 @@ struct client {
         struct client *next, *prev;
 };
 
+struct populating; /* a Populate or CreateRegion waiting for its worker (region-dbus.c) */
+
 struct manager {
         sd_event *event;
         sd_bus *bus;
@@ -42,6 +44,7 @@ struct manager {
         struct region *regions;
         unsigned n_regions;
         struct client *clients;
+        struct populating *populating;
         uint64_t next_id;
 };
 
@@ -70,6 +73,13 @@ int bus_check_caller(struct manager *m, sd_bus_message *msg, struct client **ret
 void client_free(struct client *c);
 /* Fail @error with the gmem error for @r and a printf-style message. */
 int bus_reply_errno(sd_bus_error *error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Populate [offset, offset + length) of @r on a worker and answer @msg when it
+ * is done: for CreateRegion (@create) with (o, h), else with nothing. */
+int bus_populate_async(struct manager *m, struct region *r, sd_bus_message *msg, uint64_t offset,
+                       uint64_t length, bool create, sd_bus_error *error);
+/* At exit, after the regions were released: wait for every worker. */
+void manager_finish_populating(struct manager *m);
 
 /* Bus objects (manager-dbus.c, region-dbus.c). */
 int manager_bus_register(struct manager *m);

@@ -2,15 +2,120 @@
 /* org.gmem1.Region objects under /org/gmem1/region/<id>: properties, the
  * owner's methods, and tracking the owner's bus connection. */
 #include <errno.h>
+#include <sys/epoll.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus-errors.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
 #include "numa-nodes.h"
+#include "populate.h"
+
+struct populating {
+        struct manager *manager;
+        struct region *region;
+        sd_bus_message *msg;
+        bool create;
+        struct populate_job *job;
+        sd_event_source *source;
+        struct populating *next, *prev;
+};
+
+static void populating_unlink(struct manager *m, struct populating *p)
+{
+        if (p->prev)
+                p->prev->next = p->next;
+        else
+                m->populating = p->next;
+        if (p->next)
+                p->next->prev = p->prev;
+}
+
+/* The worker is done: answer the caller, and free what nobody holds now. */
+static void populating_complete(struct populating *p)
+{
+        struct manager *m = p->manager;
+        struct region *r = p->region;
+        _cleanup_free_ char *path = NULL;
+        int k, result;
+
+        populating_unlink(m, p);
+        sd_event_source_disable_unref(p->source);
+        result = populate_job_finish(p->job);
+
+        if (atomic_load(&r->released)) {
+                (void) sd_bus_reply_method_errorf(p->msg, GMEM_ERROR_NOT_FOUND,
+                                                  "region %" PRIu64 " was released while it was being populated",
+                                                  r->id);
+                if (r->jobs == 0)
+                        region_free(r);
+        } else if (result < 0) {
+                log_warning_errno(result, "Populating region %" PRIu64 " failed: %m", r->id);
+                (void) sd_bus_reply_method_errorf(p->msg, gmem_bus_error_from_errno(result == -ENOMEM ? -ENOSPC : result)
+                                                          ?: SD_BUS_ERROR_FAILED,
+                                                  "populating region %" PRIu64 " failed: %s", r->id, strerror(-result));
+                /* A region that was to be created populated is not kept half done. */
+                if (p->create)
+                        manager_release_region(m, r, "populating it failed");
+        } else if (p->create) {
+                k = region_object_path(r, &path);
+                if (k >= 0)
+                        k = sd_bus_reply_method_return(p->msg, "oh", path, r->fd);
+                if (k < 0)
+                        log_warning_errno(k, "Cannot answer CreateRegion for region %" PRIu64 ": %m", r->id);
+        } else
+                (void) sd_bus_reply_method_return(p->msg, NULL);
+
+        sd_bus_message_unref(p->msg);
+        free(p);
+}
+
+static int on_populated(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        populating_complete(userdata);
+        return 0;
+}
+
+int bus_populate_async(struct manager *m, struct region *r, sd_bus_message *msg, uint64_t offset,
+                       uint64_t length, bool create, sd_bus_error *error)
+{
+        struct populating *p = calloc(1, sizeof(*p));
+        int k;
+
+        if (!p)
+                return -ENOMEM;
+        *p = (struct populating) { .manager = m, .region = r, .create = create };
+        k = populate_job_start(r, offset, length, &p->job);
+        if (k < 0) {
+                free(p);
+                return bus_reply_errno(error, k, "cannot start populating: %s", strerror(-k));
+        }
+        k = sd_event_add_io(sd_bus_get_event(m->bus), &p->source, p->job->event_fd, EPOLLIN, on_populated, p);
+        if (k < 0) {
+                /* Let the worker run to its end; nobody will be told. */
+                atomic_store(&r->released, true);
+                populate_job_finish(p->job);
+                atomic_store(&r->released, false);
+                free(p);
+                return bus_reply_errno(error, k, "cannot watch the populating worker: %s", strerror(-k));
+        }
+        p->msg = sd_bus_message_ref(msg);
+        p->next = m->populating;
+        if (m->populating)
+                m->populating->prev = p;
+        m->populating = p;
+        return 1; /* answered when the worker is done */
+}
+
+void manager_finish_populating(struct manager *m)
+{
+        while (m->populating)
+                populating_complete(m->populating);
+}
 
 static int region_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                        sd_bus_error *error)
@@ -84,10 +189,12 @@ static int method_range(sd_bus_message *msg, struct region *r, bool populate, sd
         k = region_check_range(r, offset, length, reason, sizeof(reason));
         if (k < 0)
                 return bus_reply_errno(error, k, "%s", reason);
-        k = populate ? region_populate(r, offset, length) : region_discard(r, offset, length);
+        if (populate)
+                return bus_populate_async(m, r, msg, offset, length, false, error);
+        k = region_discard(r, offset, length);
         if (k < 0)
-                return bus_reply_errno(error, k == -ENOMEM ? -ENOSPC : k, "%s of %" PRIu64 "+%" PRIu64 " failed: %s",
-                                       populate ? "populating" : "discarding", offset, length, strerror(-k));
+                return bus_reply_errno(error, k, "discarding %" PRIu64 "+%" PRIu64 " failed: %s", offset, length,
+                                       strerror(-k));
         return sd_bus_reply_method_return(msg, NULL);
 }
 

@@ -3,6 +3,7 @@
  * it, placement, ownership, and the memory operations on it. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -24,6 +25,12 @@ struct region {
         void *map; /* MAP_SHARED mapping of the whole fd, where mbind() applies */
 
         void *owner_client; /* the bus layer's client whose connection it dies with; NULL if persistent */
+
+        /* Population on worker threads (populate.c): while jobs > 0 the region
+         * is only freed by the last job's completion, and released tells the
+         * workers to stop. */
+        unsigned jobs;
+        atomic_bool released;
         struct region *next, *prev;
 };
 
