@@ -314,6 +314,22 @@ static void test_numa_page_tables(struct test_env *e, sd_bus *bus)
         printf("ok: numa_page_tables accepted on a kernel with KVM_CAP_NUMA_AWARE_PAGE_TABLES, enabled on the VM\n");
 }
 
+/* Dispatch bus messages until @done says so; a test failure after @seconds. */
+static void process_until(sd_bus *bus, bool (*done)(const void *userdata), const void *userdata, unsigned seconds)
+{
+        uint64_t deadline = (uint64_t) time(NULL) + seconds;
+
+        while (!done(userdata)) {
+                int r = sd_bus_process(bus, NULL);
+
+                ASSERT_OK(r);
+                if (r > 0)
+                        continue;
+                ASSERT((uint64_t) time(NULL) < deadline);
+                ASSERT_OK(sd_bus_wait(bus, 1000000));
+        }
+}
+
 struct pending_call {
         bool done;
         char *error_name;
@@ -329,19 +345,14 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
         return 0;
 }
 
+static bool reply_arrived(const void *userdata)
+{
+        return ((const struct pending_call *) userdata)->done;
+}
+
 static void wait_reply(sd_bus *bus, struct pending_call *c)
 {
-        uint64_t deadline = (uint64_t) time(NULL) + 120;
-
-        while (!c->done) {
-                int r = sd_bus_process(bus, NULL);
-
-                ASSERT_OK(r);
-                if (r > 0)
-                        continue;
-                ASSERT((uint64_t) time(NULL) < deadline);
-                ASSERT_OK(sd_bus_wait(bus, 1000000));
-        }
+        process_until(bus, reply_arrived, c, 120);
 }
 
 /* Populating runs on a worker: other calls are answered meanwhile, and a
@@ -454,19 +465,20 @@ static int on_removed(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return 0;
 }
 
+struct removed_count {
+        unsigned *removed, want;
+};
+
+static bool removed_enough(const void *userdata)
+{
+        const struct removed_count *c = userdata;
+
+        return *c->removed >= c->want;
+}
+
 static void wait_removed(sd_bus *bus, unsigned *removed, unsigned want)
 {
-        uint64_t deadline = (uint64_t) time(NULL) + 30;
-
-        while (*removed < want) {
-                int r = sd_bus_process(bus, NULL);
-
-                ASSERT_OK(r);
-                if (r > 0)
-                        continue;
-                ASSERT((uint64_t) time(NULL) < deadline);
-                ASSERT_OK(sd_bus_wait(bus, 1000000));
-        }
+        process_until(bus, removed_enough, &(struct removed_count) { removed, want }, 30);
 }
 
 static void test_owner_disconnect(struct test_env *e, sd_bus *bus)
