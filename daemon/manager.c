@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bus-errors.h"
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -80,10 +81,7 @@ int region_id_from_path(const char *path, uint64_t *ret)
 
 void manager_add_region(struct manager *m, struct region *r)
 {
-        r->next = m->regions;
-        if (m->regions)
-                m->regions->prev = r;
-        m->regions = r;
+        LIST_PREPEND(m->regions, r);
         m->n_regions++;
 }
 
@@ -91,12 +89,7 @@ void manager_release_region(struct manager *m, struct region *r, const char *why
 {
         _cleanup_free_ char *path = NULL;
 
-        if (r->prev)
-                r->prev->next = r->next;
-        else
-                m->regions = r->next;
-        if (r->next)
-                r->next->prev = r->prev;
+        LIST_REMOVE(m->regions, r);
         m->n_regions--;
 
         if (region_object_path(r, &path) >= 0 && m->bus) {
@@ -198,12 +191,7 @@ void client_free(struct client *c)
         if (!c)
                 return;
         m = c->manager;
-        if (c->prev)
-                c->prev->next = c->next;
-        else if (m->clients == c)
-                m->clients = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(m->clients, c);
         for (struct region *r = m->regions, *next; r; r = next) {
                 next = r->next;
                 if (r->owner_client == c)
@@ -252,10 +240,7 @@ static int client_new(struct manager *m, sd_bus_message *msg, uid_t uid, pid_t p
                 free(c);
                 return r;
         }
-        c->next = m->clients;
-        if (m->clients)
-                m->clients->prev = c;
-        m->clients = c;
+        LIST_PREPEND(m->clients, c);
         *ret = c;
         return 0;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bus-errors.h"
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -25,16 +26,6 @@ struct populating {
         struct populating *next, *prev;
 };
 
-static void populating_unlink(struct manager *m, struct populating *p)
-{
-        if (p->prev)
-                p->prev->next = p->next;
-        else
-                m->populating = p->next;
-        if (p->next)
-                p->next->prev = p->prev;
-}
-
 /* The worker is done: answer the caller, and free what nobody holds now. */
 static void populating_complete(struct populating *p)
 {
@@ -43,7 +34,7 @@ static void populating_complete(struct populating *p)
         _cleanup_free_ char *path = NULL;
         int k, result;
 
-        populating_unlink(m, p);
+        LIST_REMOVE(m->populating, p);
         sd_event_source_disable_unref(p->source);
         result = populate_job_finish(p->job);
 
@@ -104,10 +95,7 @@ int bus_populate_async(struct manager *m, struct region *r, sd_bus_message *msg,
                 return bus_reply_errno(error, k, "cannot watch the populating worker: %s", strerror(-k));
         }
         p->msg = sd_bus_message_ref(msg);
-        p->next = m->populating;
-        if (m->populating)
-                m->populating->prev = p;
-        m->populating = p;
+        LIST_PREPEND(m->populating, p);
         return 1; /* answered when the worker is done */
 }
 
