@@ -19,6 +19,7 @@
 #include "gmem.h"
 #include "kvm-uapi.h"
 #include "macro.h"
+#include "test-guest.h"
 #include "util.h"
 
 #define TOUCH_GPA 0x1000
@@ -58,10 +59,7 @@ static const uint8_t read_code[] = {
 };
 
 struct guest {
-        int vm, vcpu;
-        struct kvm_run *run;
-        gmem_region *region;
-        uint8_t *mem;
+        struct test_guest g;
         uint64_t local, remote, fallback;
 };
 
@@ -91,65 +89,37 @@ static void run_at(struct guest *g, uint64_t rip, uint64_t rax, uint64_t rcx, ui
 {
         struct kvm_regs regs = { .rip = rip, .rax = rax, .rcx = rcx, .rsi = rsi, .rflags = 0x2 };
 
-        ASSERT_OK(ioctl(g->vcpu, KVM_SET_REGS, &regs));
-        ASSERT_OK(ioctl(g->vcpu, KVM_RUN, 0));
-        if (g->run->exit_reason != KVM_EXIT_HLT) {
-                fprintf(stderr, "bench: guest exit %u, not HLT\n", g->run->exit_reason);
-                exit(EXIT_FAILURE);
-        }
+        test_guest_run(&g->g, &regs);
 }
 
 static void read_stats(struct guest *g)
 {
-        ASSERT_OK(test_kvm_vm_stat(g->vm, "pt_pages_node_local", &g->local));
-        ASSERT_OK(test_kvm_vm_stat(g->vm, "pt_pages_node_remote", &g->remote));
-        ASSERT_OK(test_kvm_vm_stat(g->vm, "pt_pages_node_fallback", &g->fallback));
+        ASSERT_OK(test_kvm_vm_stat(g->g.vm, "pt_pages_node_local", &g->local));
+        ASSERT_OK(test_kvm_vm_stat(g->g.vm, "pt_pages_node_remote", &g->remote));
+        ASSERT_OK(test_kvm_vm_stat(g->g.vm, "pt_pages_node_fallback", &g->fallback));
 }
 
 static void guest_setup(struct guest *g, gmem_client *client, bool numa_page_tables)
 {
-        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
         static const unsigned node1 = 1;
         gmem_options *o;
-        int r;
 
-        ASSERT(kvm >= 0);
-        g->vm = ioctl(kvm, KVM_CREATE_VM, 0);
-        ASSERT(g->vm >= 0);
         ASSERT_OK(gmem_options_new(&o));
         ASSERT_OK(gmem_options_set_name(o, numa_page_tables ? "bench-npt-on" : "bench-npt-off"));
         ASSERT_OK(gmem_options_set_policy(o, GMEM_POLICY_BIND));
         ASSERT_OK(gmem_options_set_nodes(o, &node1, 1));
         ASSERT_OK(gmem_options_set_populate(o, true));
         ASSERT_OK(gmem_options_set_numa_page_tables(o, numa_page_tables));
-        r = gmem_region_create(client, g->vm, arg_size, o, &g->region);
-        if (r < 0)
-                fprintf(stderr, "bench: gmemd: %s (%s)\n", gmem_client_get_error(client),
-                        gmem_client_get_error_name(client));
-        ASSERT_OK(r);
+        test_guest_new(&g->g, client, arg_size, o);
         gmem_options_unref(o);
 
-        g->mem = mmap(NULL, arg_size, PROT_READ | PROT_WRITE, MAP_SHARED, gmem_region_get_fd(g->region), 0);
-        ASSERT(g->mem != MAP_FAILED);
-        memcpy(g->mem + TOUCH_GPA, touch_code, sizeof(touch_code));
-        memcpy(g->mem + READ_GPA, read_code, sizeof(read_code));
-        struct kvm_userspace_memory_region2 slot = {
-                .flags = KVM_MEM_GUEST_MEMFD,
-                .memory_size = arg_size,
-                .userspace_addr = (uint64_t) (uintptr_t) g->mem,
-                .guest_memfd = (uint32_t) gmem_region_get_fd(g->region),
-        };
-        ASSERT_OK(ioctl(g->vm, KVM_SET_USER_MEMORY_REGION2, &slot));
-        g->vcpu = ioctl(g->vm, KVM_CREATE_VCPU, 0);
-        ASSERT(g->vcpu >= 0);
-        g->run = mmap(NULL, (size_t) ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0), PROT_READ | PROT_WRITE, MAP_SHARED,
-                      g->vcpu, 0);
-        ASSERT(g->run != MAP_FAILED);
-        set_protected_mode(g->vcpu);
+        memcpy(g->g.mem + TOUCH_GPA, touch_code, sizeof(touch_code));
+        memcpy(g->g.mem + READ_GPA, read_code, sizeof(read_code));
+        set_protected_mode(g->g.vcpu);
 
         /* The vCPU, on node 0, faults in all of the memory (on node 1). */
         run_at(g, TOUCH_GPA, 0, 0, arg_size);
-        ASSERT(*(uint32_t *) (g->mem + arg_size - 4096) == (uint32_t) (arg_size - 4096));
+        ASSERT(*(uint32_t *) (g->g.mem + arg_size - 4096) == (uint32_t) (arg_size - 4096));
         read_stats(g);
 }
 
@@ -159,15 +129,6 @@ static uint64_t timed_reads(struct guest *g, unsigned round)
 
         run_at(g, READ_GPA, 0x2545f491u + round, arg_reads, (arg_size - 1) & ~4095ULL);
         return bench_now_ns() - t0;
-}
-
-static void guest_done(struct guest *g)
-{
-        ASSERT_OK(gmem_region_release(g->region));
-        gmem_region_unref(g->region);
-        munmap(g->mem, arg_size);
-        safe_close(g->vcpu);
-        safe_close(g->vm);
 }
 
 static int parse_args(int argc, char *argv[])
@@ -256,8 +217,8 @@ int main(int argc, char *argv[])
                100.0 * on.local / (double) (on.local + on.remote ? on.local + on.remote : 1),
                100.0 * off.local / (double) (off.local + off.remote ? off.local + off.remote : 1));
 
-        guest_done(&on);
-        guest_done(&off);
+        test_guest_done(&on.g);
+        test_guest_done(&off.g);
         gmem_client_unref(client);
         ASSERT_OK(bench_env_stop(&env));
         return EXIT_SUCCESS;

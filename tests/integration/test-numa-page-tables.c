@@ -18,6 +18,7 @@
 #include "harness.h"
 #include "kvm-uapi.h"
 #include "macro.h"
+#include "test-guest.h"
 #include "util.h"
 
 #define REGION_SIZE (2ULL << 20)
@@ -49,68 +50,40 @@ static uint64_t read_stat(int vm, const char *name)
         return v;
 }
 
-/* Run the guest on a vCPU whose thread is on node 0; returns the VM for stats. */
-static int run_guest(gmem_client *client, bool numa_page_tables, uint64_t *local, uint64_t *remote)
+/* Run the guest on a vCPU whose thread is on node 0 (main() put it there);
+ * returns the page-table stats of its VM. */
+static void run_guest(gmem_client *client, bool numa_page_tables, uint64_t *local, uint64_t *remote)
 {
-        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vcpu = -1;
         static const unsigned node1 = 1;
-        struct kvm_sregs sregs;
         struct kvm_regs regs = { .rip = CODE_GPA, .rflags = 0x2 };
-        struct kvm_run *run;
+        struct kvm_sregs sregs;
+        struct test_guest g;
         gmem_options *o;
-        gmem_region *region;
-        uint8_t *mem;
-        int vm, r;
 
-        ASSERT(kvm >= 0);
-        vm = ioctl(kvm, KVM_CREATE_VM, 0);
-        ASSERT(vm >= 0);
         ASSERT_OK(gmem_options_new(&o));
         ASSERT_OK(gmem_options_set_policy(o, GMEM_POLICY_BIND));
         ASSERT_OK(gmem_options_set_nodes(o, &node1, 1));
         ASSERT_OK(gmem_options_set_populate(o, true));
         ASSERT_OK(gmem_options_set_numa_page_tables(o, numa_page_tables));
-        r = gmem_region_create(client, vm, REGION_SIZE, o, &region);
-        if (r < 0)
-                fprintf(stderr, "create: %s (%s)\n", gmem_client_get_error(client), gmem_client_get_error_name(client));
-        ASSERT_OK(r);
+        test_guest_new(&g, client, REGION_SIZE, o);
         gmem_options_unref(o);
 
-        mem = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gmem_region_get_fd(region), 0);
-        ASSERT(mem != MAP_FAILED);
-        memcpy(mem + CODE_GPA, guest_code, sizeof(guest_code));
-        struct kvm_userspace_memory_region2 slot = {
-                .flags = KVM_MEM_GUEST_MEMFD,
-                .memory_size = REGION_SIZE,
-                .userspace_addr = (uint64_t) (uintptr_t) mem,
-                .guest_memfd = (uint32_t) gmem_region_get_fd(region),
-        };
-        ASSERT_OK(ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &slot));
-
-        vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-        ASSERT(vcpu >= 0);
-        run = mmap(NULL, (size_t) ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0), PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
-        ASSERT(run != MAP_FAILED);
-        ASSERT_OK(ioctl(vcpu, KVM_GET_SREGS, &sregs));
+        memcpy(g.mem + CODE_GPA, guest_code, sizeof(guest_code));
+        ASSERT_OK(ioctl(g.vcpu, KVM_GET_SREGS, &sregs));
         sregs.cs.base = sregs.cs.selector = 0;
         sregs.ds.base = sregs.ds.selector = sregs.es.base = sregs.es.selector = 0;
-        ASSERT_OK(ioctl(vcpu, KVM_SET_SREGS, &sregs));
-        ASSERT_OK(ioctl(vcpu, KVM_SET_REGS, &regs));
-        ASSERT_OK(ioctl(vcpu, KVM_RUN, 0));
-        ASSERT(run->exit_reason == KVM_EXIT_HLT);
-        ASSERT(mem[0x10000] == 1 && mem[0x9f000] == 1);
+        ASSERT_OK(ioctl(g.vcpu, KVM_SET_SREGS, &sregs));
+        test_guest_run(&g, &regs);
+        ASSERT(g.mem[0x10000] == 1 && g.mem[0x9f000] == 1);
 
-        *local = read_stat(vm, "pt_pages_node_local");
-        *remote = read_stat(vm, "pt_pages_node_remote");
-        ASSERT_OK(gmem_region_release(region));
-        gmem_region_unref(region);
-        munmap(mem, REGION_SIZE);
-        return vm;
+        *local = read_stat(g.vm, "pt_pages_node_local");
+        *remote = read_stat(g.vm, "pt_pages_node_remote");
+        test_guest_done(&g);
 }
 
 int main(void)
 {
-        _cleanup_close_ int kvm = -1, vm_on = -1, vm_off = -1;
+        _cleanup_close_ int kvm = -1;
         uint64_t on_local, on_remote, off_local, off_remote;
         gmem_client *client;
         struct test_env e;
@@ -132,8 +105,8 @@ int main(void)
 
         ASSERT_OK(test_env_start(&e, NULL));
         ASSERT_OK(gmem_client_new(e.address, &client));
-        vm_on = run_guest(client, true, &on_local, &on_remote);
-        vm_off = run_guest(client, false, &off_local, &off_remote);
+        run_guest(client, true, &on_local, &on_remote);
+        run_guest(client, false, &off_local, &off_remote);
         printf("with numa_page_tables:    %" PRIu64 " page-table pages on the memory's node, %" PRIu64 " elsewhere\n",
                on_local, on_remote);
         printf("without numa_page_tables: %" PRIu64 " page-table pages on the memory's node, %" PRIu64 " elsewhere\n",

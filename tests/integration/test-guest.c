@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The VM scaffolding shared by the vm-tier test and benchmark that run guest
+ * code on gmemd memory. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "kvm-uapi.h"
+#include "macro.h"
+#include "test-guest.h"
+
+void test_guest_new(struct test_guest *g, gmem_client *client, uint64_t size, const gmem_options *options)
+{
+        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        int r;
+
+        *g = (struct test_guest) { .size = size };
+        ASSERT(kvm >= 0);
+        g->vm = ioctl(kvm, KVM_CREATE_VM, 0);
+        ASSERT(g->vm >= 0);
+        r = gmem_region_create(client, g->vm, size, options, &g->region);
+        if (r < 0)
+                fprintf(stderr, "gmemd: %s (%s)\n", gmem_client_get_error(client), gmem_client_get_error_name(client));
+        ASSERT_OK(r);
+
+        g->mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, gmem_region_get_fd(g->region), 0);
+        ASSERT(g->mem != MAP_FAILED);
+        struct kvm_userspace_memory_region2 slot = {
+                .flags = KVM_MEM_GUEST_MEMFD,
+                .memory_size = size,
+                .userspace_addr = (uint64_t) (uintptr_t) g->mem,
+                .guest_memfd = (uint32_t) gmem_region_get_fd(g->region),
+        };
+        ASSERT_OK(ioctl(g->vm, KVM_SET_USER_MEMORY_REGION2, &slot));
+
+        g->vcpu = ioctl(g->vm, KVM_CREATE_VCPU, 0);
+        ASSERT(g->vcpu >= 0);
+        r = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+        ASSERT(r > 0);
+        g->run_size = (size_t) r;
+        g->run = mmap(NULL, g->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, g->vcpu, 0);
+        ASSERT(g->run != MAP_FAILED);
+}
+
+void test_guest_run(struct test_guest *g, const struct kvm_regs *regs)
+{
+        ASSERT_OK(ioctl(g->vcpu, KVM_SET_REGS, regs));
+        ASSERT_OK(ioctl(g->vcpu, KVM_RUN, 0));
+        if (g->run->exit_reason != KVM_EXIT_HLT)
+                fprintf(stderr, "guest exit %u, not HLT\n", g->run->exit_reason);
+        ASSERT(g->run->exit_reason == KVM_EXIT_HLT);
+}
+
+void test_guest_done(struct test_guest *g)
+{
+        ASSERT_OK(gmem_region_release(g->region));
+        gmem_region_unref(g->region);
+        munmap(g->run, g->run_size);
+        munmap(g->mem, g->size);
+        safe_close(g->vcpu);
+        safe_close(g->vm);
+}

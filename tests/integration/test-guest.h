@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A minimal VM for tests and benchmarks that run guest code: its memory is a
+ * gmemd region (slot 0 at GPA 0) made through libgmem, with one vCPU. */
+#pragma once
+
+#include <linux/kvm.h>
+#include <stdint.h>
+
+#include "gmem.h"
+
+struct test_guest {
+        int vm, vcpu;
+        struct kvm_run *run;
+        size_t run_size;
+        gmem_region *region;
+        uint8_t *mem; /* the region's guest_memfd, mapped: GPA x is mem[x] */
+        uint64_t size;
+};
+
+/* Create the VM, the region (policy etc. from @options), the memslot and the
+ * vCPU; asserts on failure, printing gmemd's message. */
+void test_guest_new(struct test_guest *g, gmem_client *client, uint64_t size, const gmem_options *options);
+/* Run from @regs until the guest halts; asserts it halted. */
+void test_guest_run(struct test_guest *g, const struct kvm_regs *regs);
+/* Release the region and close everything. */
+void test_guest_done(struct test_guest *g);
