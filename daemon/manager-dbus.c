@@ -440,18 +440,32 @@ static int property_get_version(sd_bus *bus, const char *path, const char *inter
         return sd_bus_message_append(reply, "s", GMEM_VERSION);
 }
 
+/* One {sv} entry of an a{sv}: opened with its key and variant type... */
+static int open_entry(sd_bus_message *reply, const char *key, const char *type)
+{
+        int r = sd_bus_message_open_container(reply, 'e', "sv");
+
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", key);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', type);
+        return r;
+}
+
+/* ...and closed again. */
+static int close_entry(sd_bus_message *reply)
+{
+        int r = sd_bus_message_close_container(reply);
+
+        return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
 static int append_entry(sd_bus_message *reply, const char *key, const char *type, ...)
 {
         va_list ap;
         int r;
 
-        r = sd_bus_message_open_container(reply, 'e', "sv");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(reply, "s", key);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'v', type);
+        r = open_entry(reply, key, type);
         if (r < 0)
                 return r;
         va_start(ap, type);
@@ -459,23 +473,14 @@ static int append_entry(sd_bus_message *reply, const char *key, const char *type
         va_end(ap);
         if (r < 0)
                 return r;
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(reply);
+        return close_entry(reply);
 }
 
 static int append_modules(sd_bus_message *reply, const struct kernel_features *f, bool parameters)
 {
         int r;
 
-        r = sd_bus_message_open_container(reply, 'e', "sv");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(reply, "s", parameters ? "ModuleParameters" : "Modules");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'v', "a{ss}");
+        r = open_entry(reply, parameters ? "ModuleParameters" : "Modules", "a{ss}");
         if (r < 0)
                 return r;
         r = sd_bus_message_open_container(reply, 'a', "{ss}");
@@ -483,6 +488,8 @@ static int append_modules(sd_bus_message *reply, const struct kernel_features *f
                 return r;
         for (size_t i = 0; i < KERNEL_FEATURES_MODULES; i++) {
                 const struct kvm_module_state *mod = &f->modules[i];
+                const char *names[] = { "tdp_mmu", "nested" };
+                const char *values[] = { mod->tdp_mmu, mod->nested };
                 char key[64];
 
                 if (!parameters) {
@@ -491,15 +498,11 @@ static int append_modules(sd_bus_message *reply, const struct kernel_features *f
                                 return r;
                         continue;
                 }
-                if (mod->tdp_mmu) {
-                        snprintf(key, sizeof(key), "%s.tdp_mmu", mod->name);
-                        r = sd_bus_message_append(reply, "{ss}", key, mod->tdp_mmu);
-                        if (r < 0)
-                                return r;
-                }
-                if (mod->nested) {
-                        snprintf(key, sizeof(key), "%s.nested", mod->name);
-                        r = sd_bus_message_append(reply, "{ss}", key, mod->nested);
+                for (size_t j = 0; j < ELEMENTSOF(names); j++) {
+                        if (!values[j])
+                                continue;
+                        snprintf(key, sizeof(key), "%s.%s", mod->name, names[j]);
+                        r = sd_bus_message_append(reply, "{ss}", key, values[j]);
                         if (r < 0)
                                 return r;
                 }
@@ -507,10 +510,7 @@ static int append_modules(sd_bus_message *reply, const struct kernel_features *f
         r = sd_bus_message_close_container(reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(reply);
+        return close_entry(reply);
 }
 
 static int property_get_kernel_features(sd_bus *bus, const char *path, const char *interface,
