@@ -59,27 +59,8 @@ int bus_connect(const char *bus_arg, sd_bus **ret)
         if (r >= 0)
                 r = sd_bus_start(bus);
         if (r < 0)
-                return log_error_errno(r, "cannot connect to the bus at %s: %s", address, strerror(-r));
+                return log_error_errno(r, "cannot connect to the bus at %s: %m", address);
         *ret = TAKE_PTR(bus);
-        return 0;
-}
-
-int region_id_from_path(const char *path, uint64_t *ret)
-{
-        const char *p;
-        char *end;
-        unsigned long long v;
-
-        if (strncmp(path, GMEM_REGION_PREFIX, strlen(GMEM_REGION_PREFIX)) != 0)
-                return -EINVAL;
-        p = path + strlen(GMEM_REGION_PREFIX);
-        if (*p < '0' || *p > '9')
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(p, &end, 10);
-        if (errno || *end)
-                return -EINVAL;
-        *ret = v;
         return 0;
 }
 
@@ -118,7 +99,7 @@ static int read_region_entries(sd_bus_message *reply, struct region_entry **ret,
                 if (r <= 0)
                         break;
                 n++;
-                (void) region_id_from_path(path, &e->id);
+                (void) gmem_region_id_from_path(path, &e->id);
                 e->path = strdup(path);
                 e->name = strdup(name);
                 e->policy = strdup(policy);
@@ -150,13 +131,13 @@ int list_regions(sd_bus *bus, struct region_entry **ret, size_t *n_ret)
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, GMEM_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_IFACE, "ListRegions", &error,
+        r = sd_bus_call_method(bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE, "ListRegions", &error,
                                &reply, NULL);
         if (r < 0)
                 return log_bus_error(&error, r, "ListRegions failed");
         r = read_region_entries(reply, ret, n_ret);
         if (r < 0)
-                return log_error_errno(r, "cannot read the ListRegions reply: %s", strerror(-r));
+                return log_error_errno(r, "cannot read the ListRegions reply: %m");
         if (*n_ret > 1)
                 qsort(*ret, *n_ret, sizeof(**ret), entry_compare);
         return 0;
@@ -288,8 +269,8 @@ int region_props_get(sd_bus *bus, const char *path, struct region_props *ret)
         struct region_props p = {};
         int r;
 
-        r = sd_bus_call_method(bus, GMEM_SERVICE, path, "org.freedesktop.DBus.Properties", "GetAll", &error,
-                               &reply, "s", GMEM_REGION_IFACE);
+        r = sd_bus_call_method(bus, GMEM_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll", &error,
+                               &reply, "s", GMEM_REGION_INTERFACE);
         if (r < 0)
                 return log_bus_error(&error, r, "reading the region's properties failed");
 
@@ -312,7 +293,7 @@ int region_props_get(sd_bus *bus, const char *path, struct region_props *ret)
                 r = -EBADMSG;
         if (r < 0) {
                 region_props_done(&p);
-                return log_error_errno(r, "cannot read the properties of %s: %s", path, strerror(-r));
+                return log_error_errno(r, "cannot read the properties of %s: %m", path);
         }
         *ret = p;
         return 0;

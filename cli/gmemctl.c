@@ -300,7 +300,10 @@ out:
 
 int main(int argc, char *argv[])
 {
-        int r = run(argc, argv);
+        int r;
+
+        log_set_program("gmemctl");
+        r = run(argc, argv);
 
         if (fflush(stdout) != 0 || ferror(stdout)) {
                 fprintf(stderr, "gmemctl: cannot write the output: %m\n");

@@ -8,13 +8,10 @@
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
+#include "bus-contract.h"
+#include "log.h"
 #include "macro.h"
 
-#define GMEM_SERVICE "org.gmem1"
-#define GMEM_MANAGER_PATH "/org/gmem1"
-#define GMEM_MANAGER_IFACE "org.gmem1.Manager"
-#define GMEM_REGION_IFACE "org.gmem1.Region"
-#define GMEM_REGION_PREFIX "/org/gmem1/region/"
 
 /* Arguments, validated by gmemctl.c before any verb runs: a verb's own
  * failures are runtime failures (exit status 1), never usage errors. */
@@ -43,8 +40,7 @@ int verb_show(const struct args *a);
 int verb_create(const struct args *a);
 int verb_release(const struct args *a);
 
-/* --- errors: print "gmemctl: ..." to stderr and return r ------------------- */
-int log_error_errno(int r, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* --- errors: log.h prints "gmemctl: ..." to stderr ------------------------- */
 /* The daemon's message and error name when @error is set, else @what and r. */
 int log_bus_error(const sd_bus_error *error, int r, const char *what);
 
@@ -67,7 +63,6 @@ void region_entries_free(struct region_entry *e, size_t n);
 int list_regions(sd_bus *bus, struct region_entry **ret, size_t *n_ret);
 /* Find REGION (an id, a name or an object path) among the daemon's regions. */
 int region_resolve(sd_bus *bus, const char *spec, char **ret_path);
-int region_id_from_path(const char *path, uint64_t *ret);
 
 struct region_props {
         char *name;

@@ -29,7 +29,7 @@ static void print_region_human(const char *path, const struct region_props *p, b
         char size[FORMAT_BYTES_MAX];
         uint64_t id = 0;
 
-        (void) region_id_from_path(path, &id);
+        (void) gmem_region_id_from_path(path, &id);
         printf("%s\n", path);
         printf("          Id: %" PRIu64 "\n", id);
         printf("        Name: %s\n", p->name);
@@ -86,13 +86,13 @@ int verb_release(const struct args *a)
         r = region_props_get(bus, path, &p);
         if (r < 0)
                 return r;
-        r = sd_bus_call_method(bus, GMEM_SERVICE, path, GMEM_REGION_IFACE, "Release", &error, NULL, NULL);
+        r = sd_bus_call_method(bus, GMEM_BUS_NAME, path, GMEM_REGION_INTERFACE, "Release", &error, NULL, NULL);
         if (r < 0) {
                 region_props_done(&p);
                 return log_bus_error(&error, r, "Release failed");
         }
 
-        (void) region_id_from_path(path, &id);
+        (void) gmem_region_id_from_path(path, &id);
         if (a->json) {
                 o = json_object_new_object();
                 if (json_add(o, "path", json_object_new_string(path)) < 0 ||
@@ -118,7 +118,7 @@ static int log_client_error(gmem_client *client, int r, const char *what)
                 return log_error_errno(r, "%s (%s)", message, name);
         if (message)
                 return log_error_errno(r, "%s", message);
-        return log_error_errno(r, "%s: %s", what, strerror(-r));
+        return log_error_errno(r, "%s: %m", what);
 }
 
 /* A VM that exists only to own the region: KVM binds a guest_memfd to one VM. */
@@ -162,7 +162,7 @@ static int make_options(const struct args *a, gmem_options **ret)
         if (r >= 0)
                 r = gmem_options_set_numa_page_tables(o, a->numa_page_tables);
         if (r < 0)
-                return log_error_errno(r, "cannot set the region options: %s", strerror(-r));
+                return log_error_errno(r, "cannot set the region options: %m");
         *ret = TAKE_PTR(o);
         return 0;
 }
@@ -254,7 +254,7 @@ int verb_create(const struct args *a)
                 return r;
         r = gmem_client_new(address, &client);
         if (r < 0)
-                return log_error_errno(r, "cannot connect to the bus at %s: %s", address, strerror(-r));
+                return log_error_errno(r, "cannot connect to the bus at %s: %m", address);
         r = make_options(a, &options);
         if (r < 0)
                 return r;
@@ -279,7 +279,7 @@ int verb_create(const struct args *a)
         if (r >= 0)
                 r = print_created(a, gmem_region_get_path(region), &p, gmem_region_get_fd(region), seconds);
         region_props_done(&p);
-        (void) region_id_from_path(gmem_region_get_path(region), &id);
+        (void) gmem_region_id_from_path(gmem_region_get_path(region), &id);
         if (r >= 0 && a->hold)
                 r = hold_until_signal(id, a->json);
         if (a->persist) {

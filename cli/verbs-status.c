@@ -23,7 +23,7 @@ static int get_nodes(sd_bus *bus, struct node_row **ret, size_t *n_ret)
         size_t n = 0;
         int r;
 
-        r = sd_bus_call_method(bus, GMEM_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_IFACE, "GetNodes", &error,
+        r = sd_bus_call_method(bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE, "GetNodes", &error,
                                &reply, NULL);
         if (r < 0)
                 return log_bus_error(&error, r, "GetNodes failed");
@@ -45,7 +45,7 @@ static int get_nodes(sd_bus *bus, struct node_row **ret, size_t *n_ret)
         if (r >= 0)
                 r = sd_bus_message_exit_container(reply);
         if (r < 0)
-                return log_error_errno(r, "cannot read the GetNodes reply: %s", strerror(-r));
+                return log_error_errno(r, "cannot read the GetNodes reply: %m");
         *ret = TAKE_PTR(rows);
         *n_ret = n;
         return 0;
@@ -57,13 +57,13 @@ static int get_kernel_features(sd_bus *bus, json_object **ret)
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_get_property(bus, GMEM_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_IFACE, "KernelFeatures",
+        r = sd_bus_get_property(bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE, "KernelFeatures",
                                 &error, &reply, "a{sv}");
         if (r < 0)
                 return log_bus_error(&error, r, "reading KernelFeatures failed");
         r = bus_read_json(reply, ret);
         if (r < 0)
-                return log_error_errno(r, "cannot read KernelFeatures: %s", strerror(-r));
+                return log_error_errno(r, "cannot read KernelFeatures: %m");
         return 0;
 }
 
@@ -120,7 +120,7 @@ static int print_status_human(const struct args *a, const char *version, const s
         size_t width = 0;
         int r;
 
-        printf("gmemd %s on %s\n\n", version, GMEM_SERVICE);
+        printf("gmemd %s on %s\n\n", version, GMEM_BUS_NAME);
         r = table_new(ELEMENTSOF(headers), headers, &t);
         for (size_t i = 0; r >= 0 && i < n_nodes; i++)
                 if ((r = table_addf(t, "%" PRIu32, nodes[i].node)) < 0 ||
@@ -185,7 +185,7 @@ int verb_status(const struct args *a)
         r = bus_connect(a->bus, &bus);
         if (r < 0)
                 return r;
-        r = sd_bus_get_property_string(bus, GMEM_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_IFACE, "Version",
+        r = sd_bus_get_property_string(bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE, "Version",
                                        &error, &version);
         if (r < 0)
                 return log_bus_error(&error, r, "reading the daemon's Version failed");

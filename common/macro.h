@@ -52,6 +52,15 @@ static inline void closep(int *fd)
                 _fd;                                 \
         })
 
+/* Take a struct's contents out of a _cleanup_ variable, leaving it zeroed. */
+#define TAKE_STRUCT(s)                               \
+        ({                                           \
+                __typeof__(s) *_ps = &(s);           \
+                __typeof__(s) _s = *_ps;             \
+                *_ps = (__typeof__(s)) {};           \
+                _s;                                  \
+        })
+
 /* Negative errno from a libc call that sets errno; never 0 for a failure. */
 static inline int negative_errno(void)
 {

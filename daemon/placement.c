@@ -7,29 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus-contract.h"
 #include "macro.h"
 #include "placement.h"
 #include "util.h"
 
-static const char *const policy_names[_POLICY_MAX] = {
-        [POLICY_DEFAULT] = "default",
-        [POLICY_BIND] = "bind",
-        [POLICY_PREFERRED] = "preferred",
-        [POLICY_INTERLEAVE] = "interleave",
-        [POLICY_AUTO] = "auto",
-};
+_Static_assert(_POLICY_MAX == GMEM_N_POLICIES, "placement policies and the bus contract's names differ");
 
 const char *placement_policy_to_string(enum placement_policy p)
 {
-        return (unsigned) p < _POLICY_MAX ? policy_names[p] : NULL;
+        return gmem_policy_name((unsigned) p);
 }
 
 int placement_policy_from_string(const char *s)
 {
-        for (int i = 0; i < _POLICY_MAX; i++)
-                if (s && streq(s, policy_names[i]))
-                        return i;
-        return -EINVAL;
+        return gmem_policy_from_name(s);
 }
 
 static const struct node_state *find_host(const struct node_state *hosts, size_t n, unsigned node)

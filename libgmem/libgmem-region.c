@@ -156,7 +156,7 @@ static int call_create_region(gmem_client *client, int vm_fd, uint64_t size, con
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(client->bus, &m, GMEM_BUS_SERVICE, GMEM_MANAGER_PATH,
+        r = sd_bus_message_new_method_call(client->bus, &m, GMEM_BUS_NAME, GMEM_MANAGER_PATH,
                                            GMEM_MANAGER_INTERFACE, "CreateRegion");
         if (r < 0)
                 return client_local_error(client, r, "cannot build the CreateRegion call: %s", strerror(-r));
@@ -284,7 +284,7 @@ static int region_call(gmem_region *region, const char *method, uint64_t timeout
         int r;
 
         client_clear_error(client);
-        r = sd_bus_message_new_method_call(client->bus, &m, GMEM_BUS_SERVICE, region->path,
+        r = sd_bus_message_new_method_call(client->bus, &m, GMEM_BUS_NAME, region->path,
                                            GMEM_REGION_INTERFACE, method);
         if (r >= 0 && types) {
                 va_start(ap, types);
@@ -331,7 +331,7 @@ _public_ int gmem_region_get_resident(gmem_region *region, gmem_node_bytes **ret
                 return -EINVAL;
         client = region->client;
         client_clear_error(client);
-        r = sd_bus_get_property(client->bus, GMEM_BUS_SERVICE, region->path, GMEM_REGION_INTERFACE, "Resident",
+        r = sd_bus_get_property(client->bus, GMEM_BUS_NAME, region->path, GMEM_REGION_INTERFACE, "Resident",
                                 &error, &reply, "a(ut)");
         if (r < 0)
                 return client_bus_error(client, &error, r);

@@ -39,9 +39,6 @@ int client_bus_error(gmem_client *client, const sd_bus_error *error, int r)
                         r = -sd_bus_error_get_errno(error);
                 if (r >= 0)
                         r = -EIO;
-                /* A released region's object is gone: that is "not found". */
-                if (sd_bus_error_has_name(error, SD_BUS_ERROR_UNKNOWN_OBJECT))
-                        r = -ENOENT;
                 return client_set_error(client, r, error->name, error->message);
         }
         if (r >= 0)
@@ -154,7 +151,7 @@ _public_ int gmem_client_get_version(gmem_client *client, char **ret)
         if (!client || !ret)
                 return -EINVAL;
         client_clear_error(client);
-        r = sd_bus_get_property_string(client->bus, GMEM_BUS_SERVICE, GMEM_MANAGER_PATH,
+        r = sd_bus_get_property_string(client->bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH,
                                        GMEM_MANAGER_INTERFACE, "Version", &error, ret);
         return r < 0 ? client_bus_error(client, &error, r) : 0;
 }
@@ -365,7 +362,7 @@ _public_ int gmem_client_list_regions(gmem_client *client, gmem_region_info **re
         if (!client || !ret || !n_ret)
                 return -EINVAL;
         client_clear_error(client);
-        r = sd_bus_call_method(client->bus, GMEM_BUS_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
+        r = sd_bus_call_method(client->bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
                                "ListRegions", &error, &reply, NULL);
         if (r < 0)
                 return client_bus_error(client, &error, r);
@@ -386,7 +383,7 @@ _public_ int gmem_client_get_nodes(gmem_client *client, gmem_node_info **ret, si
         if (!client || !ret || !n_ret)
                 return -EINVAL;
         client_clear_error(client);
-        r = sd_bus_call_method(client->bus, GMEM_BUS_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
+        r = sd_bus_call_method(client->bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
                                "GetNodes", &error, &reply, NULL);
         if (r < 0)
                 return client_bus_error(client, &error, r);
