@@ -64,111 +64,87 @@ int bus_connect(const char *bus_arg, sd_bus **ret)
         return 0;
 }
 
-void region_entries_free(struct region_entry *e, size_t n)
+int client_connect(const char *bus_arg, gmem_client **ret)
 {
-        if (!e)
-                return;
-        for (size_t i = 0; i < n; i++) {
-                free(e[i].path);
-                free(e[i].name);
-                free(e[i].policy);
-        }
-        free(e);
-}
-
-static int read_region_entries(sd_bus_message *reply, struct region_entry **ret, size_t *n_ret)
-{
-        struct region_entry *entries = NULL;
-        size_t n = 0;
+        _cleanup_free_ char *address = NULL;
         int r;
 
-        r = sd_bus_message_enter_container(reply, 'a', "(ostsu)");
-        while (r >= 0) {
-                const char *path, *name, *policy;
-                struct region_entry *grown, *e;
-
-                grown = realloc(entries, (n + 1) * sizeof(*entries));
-                if (!grown) {
-                        r = -ENOMEM;
-                        break;
-                }
-                entries = grown;
-                e = &entries[n];
-                *e = (struct region_entry) {};
-                r = sd_bus_message_read(reply, "(ostsu)", &path, &name, &e->size, &policy, &e->owner_uid);
-                if (r <= 0)
-                        break;
-                n++;
-                (void) gmem_region_id_from_path(path, &e->id);
-                e->path = strdup(path);
-                e->name = strdup(name);
-                e->policy = strdup(policy);
-                if (!e->path || !e->name || !e->policy)
-                        r = -ENOMEM;
-        }
-        if (r >= 0)
-                r = sd_bus_message_exit_container(reply);
-        if (r < 0) {
-                region_entries_free(entries, n);
+        r = bus_address(bus_arg, &address);
+        if (r < 0)
                 return r;
-        }
-        *ret = entries;
-        *n_ret = n;
+        r = gmem_client_new(address, ret);
+        if (r < 0)
+                return log_error_errno(r, "cannot connect to the bus at %s: %m", address);
         return 0;
 }
 
-static int entry_compare(const void *a, const void *b)
+int log_client_error(gmem_client *client, int r, const char *what)
 {
-        const struct region_entry *x = a, *y = b;
+        const char *message = gmem_client_get_error(client), *name = gmem_client_get_error_name(client);
 
-        return x->id < y->id ? -1 : x->id > y->id;
+        if (message && name)
+                return log_error_errno(r, "%s (%s)", message, name);
+        if (message)
+                return log_error_errno(r, "%s", message);
+        return log_error_errno(r, "%s: %m", what);
+}
+
+uint64_t region_info_id(const gmem_region_info *info)
+{
+        uint64_t id = 0;
+
+        (void) gmem_region_id_from_path(info->path, &id);
+        return id;
+}
+
+static int info_compare(const void *a, const void *b)
+{
+        uint64_t x = region_info_id(a), y = region_info_id(b);
+
+        return x < y ? -1 : x > y;
 }
 
 /* Sorted by id, so that tables and JSON keep a stable order. */
-int list_regions(sd_bus *bus, struct region_entry **ret, size_t *n_ret)
+int list_regions(gmem_client *client, gmem_region_info **ret, size_t *n_ret)
 {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
+        int r = gmem_client_list_regions(client, ret, n_ret);
 
-        r = sd_bus_call_method(bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE, "ListRegions", &error,
-                               &reply, NULL);
         if (r < 0)
-                return log_bus_error(&error, r, "ListRegions failed");
-        r = read_region_entries(reply, ret, n_ret);
-        if (r < 0)
-                return log_error_errno(r, "cannot read the ListRegions reply: %m");
+                return log_client_error(client, r, "ListRegions failed");
         if (*n_ret > 1)
-                qsort(*ret, *n_ret, sizeof(**ret), entry_compare);
+                qsort(*ret, *n_ret, sizeof(**ret), info_compare);
         return 0;
 }
 
-int region_resolve(sd_bus *bus, const char *spec, char **ret_path)
+/* Region @e matches REGION given as an object path, an id or (@by_name) a name. */
+static bool region_matches(const gmem_region_info *e, const char *spec, bool by_name)
 {
-        struct region_entry *entries = NULL;
-        const struct region_entry *found = NULL;
+        char id[32];
+
+        if (spec[0] == '/')
+                return streq(e->path, spec);
+        if (by_name)
+                return streq(e->name, spec);
+        snprintf(id, sizeof(id), "%" PRIu64, region_info_id(e));
+        return streq(id, spec);
+}
+
+int region_resolve(gmem_client *client, const char *spec, char **ret_path)
+{
+        gmem_region_info *entries = NULL;
+        const gmem_region_info *found = NULL;
         size_t n = 0, matches = 0;
         bool by_id = spec[0] >= '0' && spec[0] <= '9' && spec[strspn(spec, "0123456789")] == '\0';
         int r;
 
-        r = list_regions(bus, &entries, &n);
+        r = list_regions(client, &entries, &n);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++) {
-                const struct region_entry *e = &entries[i];
-                char id[32];
-
-                snprintf(id, sizeof(id), "%" PRIu64, e->id);
-                if (spec[0] == '/' ? streq(e->path, spec) : by_id ? streq(id, spec) : streq(e->name, spec)) {
-                        found = e;
-                        matches++;
-                }
-        }
         /* An all-digit name is legal: fall back to names when no id matches. */
-        if (!found && by_id)
+        for (int pass = by_id ? 0 : 1; pass < 2 && !found; pass++)
                 for (size_t i = 0; i < n; i++)
-                        if (streq(entries[i].name, spec)) {
-                                found = &entries[i];
+                        if (region_matches(&entries[i], spec, pass == 1)) {
+                                found = found ?: &entries[i];
                                 matches++;
                         }
         if (!found)
@@ -180,7 +156,7 @@ int region_resolve(sd_bus *bus, const char *spec, char **ret_path)
                 *ret_path = strdup(found->path);
                 r = *ret_path ? 0 : log_error_errno(-ENOMEM, "out of memory");
         }
-        region_entries_free(entries, n);
+        gmem_region_info_free(entries, n);
         return r;
 }
 

@@ -9,6 +9,7 @@
 #include <systemd/sd-bus.h>
 
 #include "bus-contract.h"
+#include "gmem.h"
 #include "log.h"
 #include "macro.h"
 
@@ -45,24 +46,24 @@ int verb_release(const struct args *a);
 int log_bus_error(const sd_bus_error *error, int r, const char *what);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
+DEFINE_TRIVIAL_CLEANUP_FUNC(gmem_client *, gmem_client_unref);
+DEFINE_TRIVIAL_CLEANUP_FUNC(gmem_options *, gmem_options_unref);
+DEFINE_TRIVIAL_CLEANUP_FUNC(gmem_region *, gmem_region_unref);
 
 /* --- bus ------------------------------------------------------------------- */
 /* The D-Bus address --bus (or its absence) stands for; caller frees. */
 int bus_address(const char *bus_arg, char **ret);
 int bus_connect(const char *bus_arg, sd_bus **ret);
 
-struct region_entry {
-        char *path;
-        uint64_t id;
-        char *name;
-        uint64_t size;
-        char *policy;
-        uint32_t owner_uid;
-};
-void region_entries_free(struct region_entry *e, size_t n);
-int list_regions(sd_bus *bus, struct region_entry **ret, size_t *n_ret);
+/* libgmem for what it does: a client on the bus --bus names. */
+int client_connect(const char *bus_arg, gmem_client **ret);
+/* libgmem's message and error name for the last failure, else @what and r. */
+int log_client_error(gmem_client *client, int r, const char *what);
+uint64_t region_info_id(const gmem_region_info *info);
+/* The daemon's regions, sorted by id. */
+int list_regions(gmem_client *client, gmem_region_info **ret, size_t *n_ret);
 /* Find REGION (an id, a name or an object path) among the daemon's regions. */
-int region_resolve(sd_bus *bus, const char *spec, char **ret_path);
+int region_resolve(gmem_client *client, const char *spec, char **ret_path);
 
 struct region_props {
         char *name;

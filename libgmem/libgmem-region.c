@@ -54,65 +54,43 @@ static int create_guest_memfd(gmem_client *client, int vm_fd, uint64_t size, boo
         return 0;
 }
 
-static int append_option(sd_bus_message *m, const char *key, const char *type, const void *value)
-{
-        int r;
-
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "s", key);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'v', type);
-        if (r < 0)
-                return r;
-        switch (type[0]) {
-        case 's':
-                r = sd_bus_message_append(m, "s", (const char *) value);
-                break;
-        case 'b':
-                r = sd_bus_message_append(m, "b", (int) *(const bool *) value);
-                break;
-        case 'h':
-                r = sd_bus_message_append(m, "h", *(const int *) value);
-                break;
-        default:
-                r = -EINVAL;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
-}
-
 static int append_nodes(sd_bus_message *m, const unsigned *nodes, size_t n)
 {
-        _cleanup_free_ uint32_t *array = calloc(n ? n : 1, sizeof(uint32_t));
-        int r;
+        _cleanup_free_ uint32_t *array = calloc(n ?: 1, sizeof(uint32_t));
 
         if (!array)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 array[i] = nodes[i];
+        return sd_bus_message_append_array(m, 'u', array, n * sizeof(uint32_t));
+}
+
+/* One {sv} entry: @value points at a string for "s", a bool for "b", an int
+ * for "h" and the gmem_options (its node list) for "au". */
+static int append_option(sd_bus_message *m, enum gmem_create_option option, const void *value)
+{
+        const char *signature = gmem_create_options[option].signature;
+        const gmem_options *o = value;
+        int r;
+
         r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", gmem_create_options[option].key);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', signature);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(m, "s", "nodes");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'v', "au");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append_array(m, 'u', array, n * sizeof(uint32_t));
-        if (r < 0)
-                return r;
-        r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
+        if (streq(signature, "s"))
+                r = sd_bus_message_append(m, "s", (const char *) value);
+        else if (streq(signature, "b"))
+                r = sd_bus_message_append(m, "b", (int) *(const bool *) value);
+        else if (streq(signature, "h"))
+                r = sd_bus_message_append(m, "h", *(const int *) value);
+        else
+                r = append_nodes(m, o->nodes, o->n_nodes);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
 static int append_options(sd_bus_message *m, const gmem_options *o, int memfd)
@@ -120,33 +98,23 @@ static int append_options(sd_bus_message *m, const gmem_options *o, int memfd)
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        if (o->name) {
-                r = append_option(m, "name", "s", o->name);
-                if (r < 0)
-                        return r;
-        }
-        r = append_option(m, "policy", "s", gmem_policy_to_string(o->policy));
-        if (r < 0)
-                return r;
-        if (o->n_nodes > 0) {
-                r = append_nodes(m, o->nodes, o->n_nodes);
-                if (r < 0)
-                        return r;
-        }
-        if (o->numa_page_tables && (r = append_option(m, "numa_page_tables", "b", &o->numa_page_tables)) < 0)
-                return r;
-        if ((r = append_option(m, "populate", "b", &o->populate)) < 0 ||
-            (r = append_option(m, "shared", "b", &o->shared)) < 0 ||
-            (r = append_option(m, "persist", "b", &o->persist)) < 0)
-                return r;
-        if (memfd >= 0) {
-                r = append_option(m, "memfd", "h", &memfd);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(m);
+        if (r >= 0 && o->name)
+                r = append_option(m, GMEM_OPTION_NAME, o->name);
+        if (r >= 0)
+                r = append_option(m, GMEM_OPTION_POLICY, gmem_policy_to_string(o->policy));
+        if (r >= 0 && o->n_nodes > 0)
+                r = append_option(m, GMEM_OPTION_NODES, o);
+        if (r >= 0 && o->numa_page_tables)
+                r = append_option(m, GMEM_OPTION_NUMA_PAGE_TABLES, &o->numa_page_tables);
+        if (r >= 0)
+                r = append_option(m, GMEM_OPTION_POPULATE, &o->populate);
+        if (r >= 0)
+                r = append_option(m, GMEM_OPTION_SHARED, &o->shared);
+        if (r >= 0)
+                r = append_option(m, GMEM_OPTION_PERSIST, &o->persist);
+        if (r >= 0 && memfd >= 0)
+                r = append_option(m, GMEM_OPTION_MEMFD, &memfd);
+        return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
 static int call_create_region(gmem_client *client, int vm_fd, uint64_t size, const gmem_options *o, int memfd,

@@ -158,29 +158,16 @@ _public_ int gmem_client_get_version(gmem_client *client, char **ret)
 
 /* --- policies and options -------------------------------------------------- */
 
-static const char *const policy_names[] = {
-        [GMEM_POLICY_DEFAULT] = "default",
-        [GMEM_POLICY_BIND] = "bind",
-        [GMEM_POLICY_PREFERRED] = "preferred",
-        [GMEM_POLICY_INTERLEAVE] = "interleave",
-        [GMEM_POLICY_AUTO] = "auto",
-};
+_Static_assert(GMEM_POLICY_AUTO + 1 == GMEM_N_POLICIES, "gmem_policy and the bus contract's names differ");
 
 _public_ int gmem_policy_from_string(const char *s)
 {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < ELEMENTSOF(policy_names); i++)
-                if (streq(s, policy_names[i]))
-                        return (int) i;
-        return -EINVAL;
+        return gmem_policy_from_name(s);
 }
 
 _public_ const char *gmem_policy_to_string(gmem_policy policy)
 {
-        if ((unsigned) policy >= ELEMENTSOF(policy_names))
-                return NULL;
-        return policy_names[policy];
+        return gmem_policy_name((unsigned) policy);
 }
 
 _public_ int gmem_options_new(gmem_options **ret)
