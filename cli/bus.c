@@ -35,7 +35,7 @@ int bus_address(const char *bus_arg, char **ret)
         } else
                 s = strdup(bus_arg);
         if (!s)
-                return log_error_errno(-ENOMEM, "out of memory");
+                return log_oom();
         *ret = s;
         return 0;
 }
@@ -154,7 +154,7 @@ int region_resolve(gmem_client *client, const char *spec, char **ret_path)
                                     matches, spec);
         else {
                 *ret_path = strdup(found->path);
-                r = *ret_path ? 0 : log_error_errno(-ENOMEM, "out of memory");
+                r = *ret_path ? 0 : log_oom();
         }
         gmem_region_info_free(entries, n);
         return r;

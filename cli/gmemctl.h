@@ -100,4 +100,4 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct table *, table_free);
 /* Add one cell; rows fill left to right. Copies @s. */
 int table_add(struct table *t, const char *s);
 int table_addf(struct table *t, const char *format, ...) __attribute__((format(printf, 2, 3)));
-void table_print(const struct table *t, bool legend);
+int table_print(const struct table *t, bool legend);

@@ -215,12 +215,12 @@ int table_addf(struct table *t, const char *format, ...)
         return table_add(t, s);
 }
 
-void table_print(const struct table *t, bool legend)
+int table_print(const struct table *t, bool legend)
 {
-        size_t widths[t->n_columns];
+        _cleanup_free_ size_t *widths = calloc(t->n_columns, sizeof(*widths));
 
-        for (size_t c = 0; c < t->n_columns; c++)
-                widths[c] = 0;
+        if (!widths)
+                return log_oom();
         for (size_t i = legend ? 0 : t->n_columns; i < t->n_cells; i++) {
                 size_t len = strlen(t->cells[i]);
 
@@ -235,4 +235,5 @@ void table_print(const struct table *t, bool legend)
                 else
                         printf("%-*s ", (int) widths[c], t->cells[i]);
         }
+        return 0;
 }

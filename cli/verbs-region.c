@@ -68,7 +68,7 @@ int verb_show(const struct args *a)
                 return r;
         if (a->json) {
                 o = region_props_to_json(path, &p, true);
-                r = o ? json_print(o) : log_error_errno(-ENOMEM, "out of memory");
+                r = o ? json_print(o) : log_oom();
         } else
                 print_region_human(path, &p, true);
         region_props_done(&p);
@@ -101,7 +101,7 @@ int verb_release(const struct args *a)
                     json_add(o, "id", json_object_new_uint64(id)) < 0 ||
                     json_add(o, "name", json_object_new_string(p.name)) < 0 ||
                     json_add(o, "released", json_object_new_boolean(true)) < 0)
-                        r = log_error_errno(-ENOMEM, "out of memory");
+                        r = log_oom();
                 else
                         r = json_print(o);
         } else
@@ -177,7 +177,7 @@ static int print_created(const struct args *a, const char *path, const struct re
                 return log_error_errno(negative_errno(), "cannot stat the region's fd: %m");
         if (a->json) {
                 o = region_props_to_json(path, p, false);
-                return o ? json_print(o) : log_error_errno(-ENOMEM, "out of memory");
+                return o ? json_print(o) : log_oom();
         }
         printf("Created region ");
         print_region_human(path, p, false);

@@ -104,9 +104,10 @@ static int print_status_human(const struct args *a, const struct status *s)
                     (r = table_add(t, format_bytes(b2, sizeof(b2), s->nodes[i].free))) < 0 ||
                     (r = table_add(t, format_bytes(b3, sizeof(b3), s->nodes[i].held))) < 0)
                         break;
+        if (r >= 0)
+                r = table_print(t, a->legend);
         if (r < 0)
                 return log_oom();
-        table_print(t, a->legend);
 
         printf("\nKernel features:\n");
         json_object_object_foreach(s->features, key0, value0)
@@ -224,11 +225,11 @@ static int print_list_json(const gmem_region_info *regions, size_t n)
                     json_add(e, "policy", json_object_new_string(regions[i].policy)) < 0 ||
                     json_add(e, "owner_uid", json_object_new_int64(regions[i].owner_uid)) < 0 ||
                     json_object_array_add(array, e) < 0)
-                        return log_error_errno(-ENOMEM, "out of memory");
+                        return log_oom();
                 e = NULL;
         }
         if (json_add(o, "regions", TAKE_PTR(array)) < 0)
-                return log_error_errno(-ENOMEM, "out of memory");
+                return log_oom();
         return json_print(o);
 }
 
@@ -252,10 +253,10 @@ static int print_list_human(const struct args *a, const gmem_region_info *region
                     (r = table_add(t, regions[i].path)) < 0)
                         r = -ENOMEM;
         }
+        if (r >= 0 && n > 0)
+                r = table_print(t, a->legend);
         if (r < 0)
-                return log_error_errno(r, "out of memory");
-        if (n > 0)
-                table_print(t, a->legend);
+                return log_oom();
         if (a->legend && n == 0)
                 printf("No regions.\n");
         else if (a->legend)
