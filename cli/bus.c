@@ -169,71 +169,88 @@ void region_props_done(struct region_props *p)
         *p = (struct region_props) {};
 }
 
-static int read_region_property(sd_bus_message *m, const char *key, struct region_props *p)
+static int read_nodes_property(sd_bus_message *m, struct region_props *p)
 {
-        const char *s;
         const void *array;
         size_t bytes;
         int r;
 
-        if (streq(key, "Name") || streq(key, "Policy")) {
-                r = sd_bus_message_read(m, "v", "s", &s);
-                if (r < 0)
-                        return r;
-                char **field = streq(key, "Name") ? &p->name : &p->policy;
-                free(*field);
-                *field = strdup(s);
-                return *field ? 0 : -ENOMEM;
+        r = sd_bus_message_enter_container(m, 'v', "au");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_array(m, 'u', &array, &bytes);
+        if (r < 0)
+                return r;
+        free(p->nodes);
+        p->n_nodes = bytes / sizeof(uint32_t);
+        p->nodes = malloc(bytes ?: 1);
+        if (!p->nodes)
+                return -ENOMEM;
+        memcpy(p->nodes, array, bytes);
+        return sd_bus_message_exit_container(m);
+}
+
+static int read_resident_property(sd_bus_message *m, struct region_props *p)
+{
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'v', "a(ut)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, 'a', "(ut)");
+        while (r >= 0) {
+                uint32_t node;
+                uint64_t value;
+                __typeof__(p->resident) grown;
+
+                r = sd_bus_message_read(m, "(ut)", &node, &value);
+                if (r <= 0)
+                        break;
+                grown = realloc(p->resident, (p->n_resident + 1) * sizeof(*p->resident));
+                if (!grown)
+                        return -ENOMEM;
+                p->resident = grown;
+                p->resident[p->n_resident].node = node;
+                p->resident[p->n_resident].bytes = value;
+                p->n_resident++;
         }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int read_string_property(sd_bus_message *m, char **field)
+{
+        const char *s;
+        int r;
+
+        r = sd_bus_message_read(m, "v", "s", &s);
+        if (r < 0)
+                return r;
+        free(*field);
+        *field = strdup(s);
+        return *field ? 0 : -ENOMEM;
+}
+
+static int read_region_property(sd_bus_message *m, const char *key, struct region_props *p)
+{
+        if (streq(key, "Name"))
+                return read_string_property(m, &p->name);
+        if (streq(key, "Policy"))
+                return read_string_property(m, &p->policy);
         if (streq(key, "Size"))
                 return sd_bus_message_read(m, "v", "t", &p->size);
         if (streq(key, "OwnerUID"))
                 return sd_bus_message_read(m, "v", "u", &p->owner_uid);
         if (streq(key, "OwnerPID"))
                 return sd_bus_message_read(m, "v", "u", &p->owner_pid);
-        if (streq(key, "Nodes")) {
-                r = sd_bus_message_enter_container(m, 'v', "au");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read_array(m, 'u', &array, &bytes);
-                if (r < 0)
-                        return r;
-                free(p->nodes);
-                p->n_nodes = bytes / sizeof(uint32_t);
-                p->nodes = malloc(bytes ?: 1);
-                if (!p->nodes)
-                        return -ENOMEM;
-                memcpy(p->nodes, array, bytes);
-                return sd_bus_message_exit_container(m);
-        }
-        if (streq(key, "Resident")) {
-                r = sd_bus_message_enter_container(m, 'v', "a(ut)");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_enter_container(m, 'a', "(ut)");
-                while (r >= 0) {
-                        uint32_t node;
-                        uint64_t value;
-                        __typeof__(p->resident) grown;
-
-                        r = sd_bus_message_read(m, "(ut)", &node, &value);
-                        if (r <= 0)
-                                break;
-                        grown = realloc(p->resident, (p->n_resident + 1) * sizeof(*p->resident));
-                        if (!grown)
-                                return -ENOMEM;
-                        p->resident = grown;
-                        p->resident[p->n_resident].node = node;
-                        p->resident[p->n_resident].bytes = value;
-                        p->n_resident++;
-                }
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-                return sd_bus_message_exit_container(m);
-        }
+        if (streq(key, "Nodes"))
+                return read_nodes_property(m, p);
+        if (streq(key, "Resident"))
+                return read_resident_property(m, p);
         /* A property a newer daemon added: not ours to show yet. */
         return sd_bus_message_skip(m, "v");
 }

@@ -139,17 +139,58 @@ static int call_create_region(gmem_client *client, int vm_fd, uint64_t size, con
         return 0;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(gmem_region *, gmem_region_unref);
+
+/* The handle for CreateRegion's reply (o region, h memfd). */
+static int region_from_reply(gmem_client *client, sd_bus_message *reply, uint64_t size, gmem_region **ret)
+{
+        _cleanup_(gmem_region_unrefp) gmem_region *region = NULL;
+        const char *path;
+        int fd, r;
+
+        r = sd_bus_message_read(reply, "oh", &path, &fd);
+        if (r < 0)
+                return client_local_error(client, r, "cannot read the CreateRegion reply: %s", strerror(-r));
+        region = calloc(1, sizeof(*region));
+        if (!region)
+                return client_local_error(client, -ENOMEM, "out of memory");
+        *region = (gmem_region) { .n_ref = 1, .size = size, .fd = -1, .client = gmem_client_ref(client) };
+        region->path = strdup(path);
+        /* The reply owns its fd; keep our own copy of it. */
+        region->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (!region->path || region->fd < 0) {
+                r = region->fd < 0 ? negative_errno() : -ENOMEM;
+                return client_local_error(client, r, "cannot keep the region's fd: %s", strerror(-r));
+        }
+        *ret = TAKE_PTR(region);
+        return 0;
+}
+
+/* KVM takes VM ioctls only from the VM's own process, so the VMM side
+ * enables what gmemd agreed the kernel supports; the region goes if it fails. */
+static int enable_numa_page_tables(gmem_region *region, int vm_fd)
+{
+        struct kvm_enable_cap cap = { .cap = KVM_CAP_NUMA_AWARE_PAGE_TABLES };
+        int r;
+
+        if (ioctl(vm_fd, KVM_ENABLE_CAP, &cap) >= 0)
+                return 0;
+        r = negative_errno();
+        (void) gmem_region_release(region);
+        return client_local_error(region->client, r, "KVM_ENABLE_CAP(KVM_CAP_NUMA_AWARE_PAGE_TABLES) failed: %s%s",
+                                  strerror(-r), r == -EINVAL ? " (it must come before the VM's first vCPU)" : "");
+}
+
 _public_ int gmem_region_create(gmem_client *client, int vm_fd, uint64_t size, const gmem_options *options,
                                 gmem_region **ret)
 {
         static const gmem_options defaults = { .policy = GMEM_POLICY_DEFAULT, .shared = true };
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(gmem_region_unrefp) gmem_region *region = NULL;
         _cleanup_close_ int memfd = -1;
         uint64_t page = (uint64_t) sysconf(_SC_PAGESIZE);
-        const char *path;
-        gmem_region *region;
         char what[128];
-        int fd, r;
+        int r;
 
         if (!client || !ret)
                 return -EINVAL;
@@ -166,47 +207,14 @@ _public_ int gmem_region_create(gmem_client *client, int vm_fd, uint64_t size, c
                 if (r < 0)
                         return r;
         }
-
         r = call_create_region(client, vm_fd, size, options, memfd, &reply);
+        if (r >= 0)
+                r = region_from_reply(client, reply, size, &region);
+        if (r >= 0 && options->numa_page_tables)
+                r = enable_numa_page_tables(region, vm_fd);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(reply, "oh", &path, &fd);
-        if (r < 0)
-                return client_local_error(client, r, "cannot read the CreateRegion reply: %s", strerror(-r));
-
-        region = calloc(1, sizeof(*region));
-        if (!region)
-                return client_local_error(client, -ENOMEM, "out of memory");
-        region->n_ref = 1;
-        region->size = size;
-        region->path = strdup(path);
-        /* The reply owns its fd; keep our own copy of it. */
-        region->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (!region->path || region->fd < 0) {
-                r = region->fd < 0 ? negative_errno() : -ENOMEM;
-                free(region->path);
-                safe_close(region->fd);
-                free(region);
-                return client_local_error(client, r, "cannot keep the region's fd: %s", strerror(-r));
-        }
-        region->client = gmem_client_ref(client);
-
-        /* KVM takes VM ioctls only from the VM's own process, so the VMM
-         * side enables what gmemd agreed the kernel supports. */
-        if (options->numa_page_tables) {
-                struct kvm_enable_cap cap = { .cap = KVM_CAP_NUMA_AWARE_PAGE_TABLES };
-
-                if (ioctl(vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
-                        r = negative_errno();
-                        (void) gmem_region_release(region);
-                        gmem_region_unref(region);
-                        return client_local_error(client, r,
-                                                  "KVM_ENABLE_CAP(KVM_CAP_NUMA_AWARE_PAGE_TABLES) failed: %s%s",
-                                                  strerror(-r), r == -EINVAL ? " (it must come before the VM's "
-                                                  "first vCPU)" : "");
-                }
-        }
-        *ret = region;
+        *ret = TAKE_PTR(region);
         return 0;
 }
 
