@@ -99,5 +99,5 @@ struct table *table_free(struct table *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct table *, table_free);
 /* Add one cell; rows fill left to right. Copies @s. */
 int table_add(struct table *t, const char *s);
-int table_addf(struct table *t, const char *format, ...) __attribute__((format(printf, 2, 3)));
+int table_add_u64(struct table *t, uint64_t v);
 int table_print(const struct table *t, bool legend);

@@ -201,17 +201,11 @@ int table_add(struct table *t, const char *s)
         return 0;
 }
 
-int table_addf(struct table *t, const char *format, ...)
+int table_add_u64(struct table *t, uint64_t v)
 {
-        _cleanup_free_ char *s = NULL;
-        va_list ap;
-        int k;
+        char s[32];
 
-        va_start(ap, format);
-        k = vasprintf(&s, format, ap);
-        va_end(ap);
-        if (k < 0)
-                return -ENOMEM;
+        snprintf(s, sizeof(s), "%" PRIu64, v);
         return table_add(t, s);
 }
 

@@ -99,7 +99,7 @@ static int print_status_human(const struct args *a, const struct status *s)
         printf("gmemd %s on %s\n\n", s->version, GMEM_BUS_NAME);
         r = table_new(ELEMENTSOF(headers), headers, &t);
         for (size_t i = 0; r >= 0 && i < s->n_nodes; i++)
-                if ((r = table_addf(t, "%u", s->nodes[i].node)) < 0 ||
+                if ((r = table_add_u64(t, s->nodes[i].node)) < 0 ||
                     (r = table_add(t, format_bytes(b1, sizeof(b1), s->nodes[i].total))) < 0 ||
                     (r = table_add(t, format_bytes(b2, sizeof(b2), s->nodes[i].free))) < 0 ||
                     (r = table_add(t, format_bytes(b3, sizeof(b3), s->nodes[i].held))) < 0)
@@ -245,7 +245,7 @@ static int print_list_human(const struct args *a, const gmem_region_info *region
                 _cleanup_free_ char *owner = format_owner(regions[i].owner_uid);
 
                 if (!owner ||
-                    (r = table_addf(t, "%" PRIu64, region_info_id(&regions[i]))) < 0 ||
+                    (r = table_add_u64(t, region_info_id(&regions[i]))) < 0 ||
                     (r = table_add(t, regions[i].name)) < 0 ||
                     (r = table_add(t, format_bytes(size, sizeof(size), regions[i].size))) < 0 ||
                     (r = table_add(t, regions[i].policy)) < 0 ||

@@ -41,4 +41,4 @@
         } while (0)
 
 /* Iterate over a list; @item is declared here, and may not be removed. */
-#define LIST_FOREACH(item, head) for (__typeof__(head) item = (head); item; item = item->next)
+#define LIST_FOREACH(item, head) for (__typeof__(*(head)) *item = (head); item; item = item->next)

@@ -19,9 +19,43 @@
 #include "numa-nodes.h"
 #include "util.h"
 
-static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+/* Answer @msg with one array of @contents, its items added by @append. */
+static int reply_array(sd_bus_message *msg, const char *contents,
+                       int (*append)(sd_bus_message *reply, const void *data), const void *data)
 {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', contents);
+        if (r >= 0)
+                r = append(reply, data);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+}
+
+static int append_regions(sd_bus_message *reply, const void *data)
+{
+        const struct manager *m = data;
+
+        LIST_FOREACH(reg, m->regions) {
+                _cleanup_free_ char *path = NULL;
+                int r = gmem_region_path(reg->id, &path);
+
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "(ostsu)", path, reg->name, reg->size,
+                                                  placement_policy_to_string(reg->placement.requested),
+                                                  (uint32_t) reg->owner_uid);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
         struct manager *m = userdata;
         struct client *caller;
         int r;
@@ -29,33 +63,33 @@ static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error
         r = bus_check_caller(m, msg, &caller, error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(ostsu)");
-        if (r < 0)
-                return r;
-        LIST_FOREACH(reg, m->regions) {
-                _cleanup_free_ char *path = NULL;
+        return reply_array(msg, "(ostsu)", append_regions, m);
+}
 
-                r = gmem_region_path(reg->id, &path);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_append(reply, "(ostsu)", path, reg->name, reg->size,
-                                          placement_policy_to_string(reg->placement.requested),
-                                          (uint32_t) reg->owner_uid);
+struct node_rows {
+        const struct node_state *nodes;
+        size_t n;
+        const uint64_t *resident;
+        unsigned n_resident;
+};
+
+static int append_nodes(sd_bus_message *reply, const void *data)
+{
+        const struct node_rows *rows = data;
+
+        for (size_t i = 0; i < rows->n; i++) {
+                unsigned node = rows->nodes[i].node;
+                int r = sd_bus_message_append(reply, "(uttt)", (uint32_t) node, rows->nodes[i].total,
+                                              rows->nodes[i].free, node < rows->n_resident ? rows->resident[node] : 0);
+
                 if (r < 0)
                         return r;
         }
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return 0;
 }
 
 static int method_get_nodes(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ struct node_state *nodes = NULL;
         _cleanup_free_ uint64_t *resident = NULL;
         struct manager *m = userdata;
@@ -73,23 +107,8 @@ static int method_get_nodes(sd_bus_message *msg, void *userdata, sd_bus_error *e
         r = manager_resident_by_node(m, &resident, &n_resident);
         if (r < 0)
                 return bus_reply_errno(error, r, "cannot measure region residency: %s", strerror(-r));
-
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(uttt)");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                r = sd_bus_message_append(reply, "(uttt)", (uint32_t) nodes[i].node, nodes[i].total, nodes[i].free,
-                                          nodes[i].node < n_resident ? resident[nodes[i].node] : 0);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return reply_array(msg, "(uttt)", append_nodes,
+                           &(struct node_rows) { .nodes = nodes, .n = n, .resident = resident, .n_resident = n_resident });
 }
 
 static int property_get_restored(sd_bus *bus, const char *path, const char *interface, const char *property,
