@@ -206,6 +206,52 @@ static gmem_region *create_region(gmem_client *c, uint64_t size, bool persist, b
         return region;
 }
 
+/* What a broken or foreign fd store holds: gmemd must drop it and start. */
+static void add_junk_entries(struct test_env *e)
+{
+        static const char junk[] = "{ \"id\": 77, \"size\": -1 }";
+        int sealed = memfd_create("junk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        int unsealed = memfd_create("junk", MFD_CLOEXEC);
+
+        ASSERT(sealed >= 0 && unsealed >= 0 && e->n_store + 3 <= TEST_FDSTORE_MAX);
+        ASSERT(write(sealed, junk, sizeof(junk) - 1) == (ssize_t) sizeof(junk) - 1);
+        ASSERT_OK(fcntl(sealed, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL));
+        e->store[e->n_store++] = (struct test_fdstore_entry) { .fd = sealed, .name = "region-77" };
+        e->store[e->n_store++] = (struct test_fdstore_entry) { .fd = unsealed, .name = "region-78" };
+        e->store[e->n_store++] = (struct test_fdstore_entry) { .fd = dup(sealed), .name = "something-else" };
+        ASSERT(e->store[e->n_store - 1].fd >= 0);
+}
+
+static bool store_has(const struct test_env *e, const char *name)
+{
+        for (size_t i = 0; i < e->n_store; i++)
+                if (streq(e->store[i].name, name))
+                        return true;
+        return false;
+}
+
+/* gmemctl status says how many regions came back, for a person and in JSON. */
+static void check_gmemctl_status(const struct test_env *e, unsigned restored)
+{
+        const char *gmemctl = getenv("GMEMCTL");
+        char cmd[1024], out[65536], want[64];
+        size_t n;
+        FILE *f;
+
+        ASSERT(gmemctl);
+        for (int json = 0; json < 2; json++) {
+                snprintf(cmd, sizeof(cmd), "'%s' --bus='%s' %s status", gmemctl, e->address, json ? "--json" : "");
+                f = popen(cmd, "r");
+                ASSERT(f);
+                n = fread(out, 1, sizeof(out) - 1, f);
+                out[n] = '\0';
+                ASSERT(pclose(f) == 0);
+                snprintf(want, sizeof(want), json ? "\"restored_regions\":%u" : "(%u restored when gmemd started)",
+                         restored);
+                ASSERT_CONTAINS(out, want);
+        }
+}
+
 static void call_release(sd_bus *bus, const char *path)
 {
         ASSERT_OK(sd_bus_call_method(bus, GMEM_BUS_NAME, path, GMEM_REGION_INTERFACE, "Release", NULL, NULL, NULL));
@@ -257,6 +303,7 @@ static void test_restart(int sig)
         ASSERT(e.n_store == 6); /* a guest_memfd and its metadata for each region */
 
         ASSERT_OK(test_env_stop_daemon(&e, sig));
+        add_junk_entries(&e);
         stored_owner(&e, gone, gone_bus_name, sizeof(gone_bus_name));
         gmem_region_unref(n);
         gmem_client_unref(gone_owner);
@@ -265,12 +312,15 @@ static void test_restart(int sig)
 
         /* Two regions came back; the third went with its owner. */
         ASSERT(restored_regions(bus) == 2);
+        check_gmemctl_status(&e, 2);
         ASSERT(!region_listed(bus, gone));
         after = accounting(bus);
         /* Accounting: what was there before, less the released region. */
         drop_entry(before, gone);
         ASSERT_STREQ(before, after);
+        /* The region that went and the junk left the store; the rest stayed. */
         ASSERT_OK(test_env_fdstore_sync(&e));
+        ASSERT(!store_has(&e, "region-77") && !store_has(&e, "region-78") && !store_has(&e, "something-else"));
         ASSERT(e.n_store == 4);
 
         /* The guest runs on, on the memory it had. */
