@@ -21,12 +21,15 @@
 int bus_reply_errno(sd_bus_error *error, int r, const char *fmt, ...)
 {
         const char *name = gmem_bus_error_from_errno(r);
+        int saved = errno;
         char msg[512];
         va_list ap;
 
+        errno = r < 0 ? -r : r; /* for %m, as in log.h */
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        errno = saved;
         return sd_bus_error_set(error, name ?: SD_BUS_ERROR_FAILED, msg);
 }
 
@@ -128,7 +131,7 @@ static int bus_get_caller(struct manager *m, sd_bus_message *msg, struct client 
         if (r == -EACCES)
                 return bus_reply_errno(error, r, "the bus did not tell the caller's uid");
         if (r < 0)
-                return bus_reply_errno(error, r, "cannot track the caller's connection: %s", strerror(-r));
+                return bus_reply_errno(error, r, "cannot track the caller's connection: %m");
         return 0;
 }
 

@@ -46,5 +46,6 @@ void bus_reattach_owners(struct manager *m);
 void client_free(struct client *c);
 
 /* Fail @error with the org.gmem1.Error for @r (Failed if it has none) and a
- * printf-style message; returns what sd-bus method handlers return. */
+ * printf-style message, where %m prints @r; returns what sd-bus method
+ * handlers return. */
 int bus_reply_errno(sd_bus_error *error, int r, const char *fmt, ...) _printf_(3, 4);

@@ -106,14 +106,14 @@ int bus_populate_async(struct region *r, sd_bus_message *msg, uint64_t offset, u
         *p = (struct populating) { .manager = m, .region = r, .create = create };
         k = populate_job_start(r, offset, length, &p->job);
         if (k < 0)
-                return bus_reply_errno(error, k, "cannot start populating: %s", strerror(-k));
+                return bus_reply_errno(error, k, "cannot start populating: %m");
         k = sd_event_add_io(sd_bus_get_event(m->bus), &p->source, p->job->event_fd, EPOLLIN, on_populated, p);
         if (k < 0) {
                 /* Let the worker run to its end; nobody will be told. */
                 atomic_store(&r->released, true);
                 populate_job_finish(p->job);
                 atomic_store(&r->released, false);
-                return bus_reply_errno(error, k, "cannot watch the populating worker: %s", strerror(-k));
+                return bus_reply_errno(error, k, "cannot watch the populating worker: %m");
         }
         p->msg = sd_bus_message_ref(msg);
         LIST_PREPEND(m->populating, TAKE_PTR(p));

@@ -261,7 +261,7 @@ static int decide_placement(const struct create_request *q, struct placement *re
         /* Free room only matters when populating now or choosing a node. */
         r = manager_node_states(q->manager, q->populate || q->policy == POLICY_AUTO, &nodes, &n_nodes);
         if (r < 0)
-                return bus_reply_errno(error, r, "cannot read the host's NUMA nodes: %s", strerror(-r));
+                return bus_reply_errno(error, r, "cannot read the host's NUMA nodes: %m");
         r = placement_decide(&(struct placement_request) {
                                      .policy = q->policy, .nodes = q->nodes, .n_nodes = q->n_nodes,
                                      .size = q->size, .populate = q->populate,
@@ -310,8 +310,8 @@ static int create_guest_memfd(const struct create_request *q, sd_bus_error *erro
                                        "(KVM_CREATE_GUEST_MEMFD returned EIO); create it in the VMM and pass it in "
                                        "option 'memfd' (libgmem does this)");
         if (fd < 0)
-                return bus_reply_errno(error, fd, "KVM_CREATE_GUEST_MEMFD of %" PRIu64 " bytes failed: %s",
-                                       q->size, strerror(-fd));
+                return bus_reply_errno(error, fd, "KVM_CREATE_GUEST_MEMFD of %" PRIu64 " bytes failed: %m",
+                                       q->size);
         return fd;
 }
 
@@ -335,7 +335,7 @@ static int build_region(const struct create_request *q, struct placement *placem
                 return bus_reply_errno(error, -EINVAL, "the guest_memfd cannot be mapped: it was created without "
                                        "GUEST_MEMFD_FLAG_MMAP, which gmemd needs to place it");
         if (r < 0)
-                return bus_reply_errno(error, r, "cannot map and place the region: %s", strerror(-r));
+                return bus_reply_errno(error, r, "cannot map and place the region: %m");
         region->persist = q->persist;
         region->owner_uid = q->caller->uid;
         region->owner_pid = q->caller->pid;

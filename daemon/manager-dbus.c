@@ -103,10 +103,10 @@ static int method_get_nodes(sd_bus_message *msg, void *userdata, sd_bus_error *e
                 return r;
         r = node_query(&nodes, &n);
         if (r < 0)
-                return bus_reply_errno(error, r, "cannot read the host's NUMA nodes: %s", strerror(-r));
+                return bus_reply_errno(error, r, "cannot read the host's NUMA nodes: %m");
         r = manager_resident_by_node(m, &resident, &n_resident);
         if (r < 0)
-                return bus_reply_errno(error, r, "cannot measure region residency: %s", strerror(-r));
+                return bus_reply_errno(error, r, "cannot measure region residency: %m");
         return reply_array(msg, "(uttt)", append_nodes,
                            &(struct node_rows) { .nodes = nodes, .n = n, .resident = resident, .n_resident = n_resident });
 }

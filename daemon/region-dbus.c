@@ -74,8 +74,7 @@ static int method_range(sd_bus_message *msg, struct region *r, bool populate, sd
                 return bus_populate_async(r, msg, offset, length, false, error);
         k = region_discard(r, offset, length);
         if (k < 0)
-                return bus_reply_errno(error, k, "discarding %" PRIu64 "+%" PRIu64 " failed: %s", offset, length,
-                                       strerror(-k));
+                return bus_reply_errno(error, k, "discarding %" PRIu64 "+%" PRIu64 " failed: %m", offset, length);
         return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -122,7 +121,7 @@ static int append_resident(sd_bus_message *reply, struct region *r, sd_bus_error
                 return -ENOMEM;
         k = region_measure_resident(r, per_node, n);
         if (k < 0)
-                return bus_reply_errno(error, k, "cannot measure residency: %s", strerror(-k));
+                return bus_reply_errno(error, k, "cannot measure residency: %m");
         k = sd_bus_message_open_container(reply, 'a', "(ut)");
         for (unsigned i = 0; k >= 0 && i < n; i++)
                 if (per_node[i])
