@@ -38,7 +38,8 @@ static json_object *nodes_to_json(const struct placement *p)
         return TAKE_PTR(a);
 }
 
-int region_metadata_to_json(const struct region *r, char **ret)
+/* The metadata of @r as JSON text. */
+static int region_metadata_to_json(const struct region *r, char **ret)
 {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
         const struct {
@@ -158,7 +159,8 @@ static int owner_from_json(json_object *o, struct region *r)
         return r->owner_bus_name ? 0 : -ENOMEM;
 }
 
-int region_from_metadata(const char *json, int fd, struct region **ret)
+/* A region from its metadata and its guest_memfd (taken over, closed on failure). */
+static int region_from_metadata(const char *json, int fd, struct region **ret)
 {
         _cleanup_close_ int owned_fd = fd;
         _cleanup_(json_object_putp) json_object *o = json_tokener_parse(json);

@@ -21,8 +21,3 @@ void fdstore_remove_region(struct region *r);
  * $LISTEN_FDNAMES), mapped and placed, as a list in *ret. Entries that
  * cannot be restored are logged, closed and dropped from the store. */
 void fdstore_load(struct region **ret);
-
-/* The metadata of @r as JSON text, and a region from it and its guest_memfd
- * (taken over, closed on failure); the unit tests use them directly. */
-int region_metadata_to_json(const struct region *r, char **ret);
-int region_from_metadata(const char *json, int fd, struct region **ret);
