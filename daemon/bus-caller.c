@@ -83,6 +83,15 @@ static struct client *find_client(struct manager *m, const char *bus_name)
         return NULL;
 }
 
+/* The uid the bus gives for @creds, and whether it may use gmemd. */
+static int creds_identify(struct manager *m, sd_bus_creds *creds, uid_t *ret_uid, bool *ret_admitted)
+{
+        if (sd_bus_creds_get_euid(creds, ret_uid) < 0 && sd_bus_creds_get_uid(creds, ret_uid) < 0)
+                return -EACCES;
+        *ret_admitted = *ret_uid == 0 || (m->have_allowed_gid && creds_in_group(creds, m->allowed_gid));
+        return 0;
+}
+
 /* A client for the connection @bus_name with @creds, tracked from now on. */
 static int client_new(struct manager *m, const char *bus_name, sd_bus_creds *creds, struct client **ret)
 {
@@ -91,10 +100,10 @@ static int client_new(struct manager *m, const char *bus_name, sd_bus_creds *cre
 
         if (!c)
                 return -ENOMEM;
-        if (sd_bus_creds_get_euid(creds, &c->uid) < 0 && sd_bus_creds_get_uid(creds, &c->uid) < 0)
-                return -EACCES;
+        r = creds_identify(m, creds, &c->uid, &c->admitted);
+        if (r < 0)
+                return r;
         (void) sd_bus_creds_get_pid(creds, &c->pid);
-        c->admitted = c->uid == 0 || (m->have_allowed_gid && creds_in_group(creds, m->allowed_gid));
         c->bus_name = strdup(bus_name);
         if (!c->bus_name)
                 return -ENOMEM;
@@ -112,45 +121,50 @@ static int client_new(struct manager *m, const char *bus_name, sd_bus_creds *cre
         return 0;
 }
 
-/* The caller's client, whether or not it may use gmemd. */
-static int bus_get_caller(struct manager *m, sd_bus_message *msg, struct client **ret, sd_bus_error *error)
+/* Who calls @msg: its uid, and its client if it may use gmemd or owns a
+ * region; *ret is NULL for anyone else, whose connection is not tracked, so
+ * that calls from many refused connections cost gmemd nothing to keep. */
+static int bus_identify_caller(struct manager *m, sd_bus_message *msg, struct client **ret, uid_t *ret_uid,
+                               sd_bus_error *error)
 {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         const char *sender = sd_bus_message_get_sender(msg);
+        bool admitted;
         int r;
 
         if (!sender)
                 return bus_reply_errno(error, -EACCES, "the bus did not tell who is calling");
         *ret = find_client(m, sender);
-        if (*ret)
+        if (*ret) {
+                *ret_uid = (*ret)->uid;
                 return 0;
+        }
         r = sd_bus_query_sender_creds(msg, CALLER_CREDS, &creds);
         if (r < 0)
                 return bus_reply_errno(error, -EACCES, "cannot read the caller's credentials: %s", strerror(-r));
-        r = client_new(m, sender, creds, ret);
-        if (r == -EACCES)
+        r = creds_identify(m, creds, ret_uid, &admitted);
+        if (r < 0)
                 return bus_reply_errno(error, r, "the bus did not tell the caller's uid");
+        if (!admitted)
+                return 0;
+        r = client_new(m, sender, creds, ret);
         if (r < 0)
                 return bus_reply_errno(error, r, "cannot track the caller's connection: %m");
         return 0;
 }
 
-static int refuse_not_admitted(struct manager *m, const struct client *c, sd_bus_error *error)
-{
-        if (m->have_allowed_gid)
-                return bus_reply_errno(error, -EACCES, "uid %u is neither root nor a member of group '%s'",
-                                       (unsigned) c->uid, m->config.allowed_group);
-        return bus_reply_errno(error, -EACCES, "uid %u is not root, and no group is allowed to use gmemd",
-                               (unsigned) c->uid);
-}
-
 int bus_check_caller(struct manager *m, sd_bus_message *msg, struct client **ret, sd_bus_error *error)
 {
-        int r = bus_get_caller(m, msg, ret, error);
+        uid_t uid;
+        int r = bus_identify_caller(m, msg, ret, &uid, error);
 
-        if (r < 0)
+        if (r < 0 || (*ret && (*ret)->admitted))
                 return r;
-        return (*ret)->admitted ? 0 : refuse_not_admitted(m, *ret, error);
+        if (m->have_allowed_gid)
+                return bus_reply_errno(error, -EACCES, "uid %u is neither root nor a member of group '%s'",
+                                       (unsigned) uid, m->config.allowed_group);
+        return bus_reply_errno(error, -EACCES, "uid %u is not root, and no group is allowed to use gmemd",
+                               (unsigned) uid);
 }
 
 int bus_check_region_owner(struct region *r, sd_bus_message *msg, const char *verb, sd_bus_error *error)
@@ -170,18 +184,19 @@ int bus_check_region_reader(struct region *r, sd_bus *bus, sd_bus_error *error)
 {
         sd_bus_message *msg = sd_bus_get_current_message(bus);
         struct client *caller;
+        uid_t uid;
         int k;
 
         if (!msg)
                 return bus_reply_errno(error, -EACCES, "no call to check");
-        k = bus_get_caller(r->manager, msg, &caller, error);
+        k = bus_identify_caller(r->manager, msg, &caller, &uid, error);
         if (k < 0)
                 return k;
-        if (caller->admitted || caller->uid == r->owner_uid)
+        if ((caller && caller->admitted) || uid == r->owner_uid)
                 return 0;
         return bus_reply_errno(error, -EACCES, "region %" PRIu64 " belongs to uid %u; uid %u is neither its owner, "
                                "root nor in the allowed group, and may not read its properties",
-                               r->id, (unsigned) r->owner_uid, (unsigned) caller->uid);
+                               r->id, (unsigned) r->owner_uid, (unsigned) uid);
 }
 
 /* The client for a restored region's owner connection; -ENXIO if it is gone. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Who is calling: one client per bus connection that called gmemd, with the
- * credentials the bus gave for it (fixed for the connection's life) and the
- * tracking that releases its non-persistent regions when it goes away; the
- * access rules built on them; and errno -> org.gmem1.Error replies.
+/* Who is calling: one client per bus connection that may use gmemd (or owns
+ * a restored region), with the credentials the bus gave for it (fixed for
+ * the connection's life) and the tracking that releases its non-persistent
+ * regions when it goes away; the access rules built on them; and errno ->
+ * org.gmem1.Error replies.
  *
  * Who calls what: every bus method and property getter checks its caller
  * here first; manager.c frees the clients at exit; main.c calls
@@ -23,7 +24,7 @@ struct client {
         char *bus_name; /* the connection's unique name, never reused on a bus */
         uid_t uid;
         pid_t pid;
-        bool admitted; /* root, or a member of the allowed group */
+        bool admitted; /* root, or a member of the allowed group (a restored owner may be neither) */
         sd_bus_track *track;
         struct client *next, *prev;
 };
