@@ -274,6 +274,19 @@ static void check_gmemctl_status(const struct test_env *e, unsigned restored)
         }
 }
 
+static void check_handle_works(gmem_region *region)
+{
+        _cleanup_free_ gmem_node_bytes *resident = NULL;
+        size_t n = 0;
+        uint64_t total = 0;
+
+        ASSERT_OK(gmem_region_populate(region, 0, 2 * MIB));
+        ASSERT_OK(gmem_region_get_resident(region, &resident, &n));
+        for (size_t i = 0; i < n; i++)
+                total += resident[i].bytes;
+        ASSERT_U64_EQ(total, 2 * MIB);
+}
+
 static void call_release(sd_bus *bus, const char *path)
 {
         ASSERT_OK(sd_bus_call_method(bus, GMEM_BUS_NAME, path, GMEM_REGION_INTERFACE, "Release", NULL, NULL, NULL));
@@ -349,6 +362,8 @@ static void test_restart(int sig)
         /* The guest runs on, on the memory it had. */
         guest_run_code(&g, code_after, sizeof(code_after));
         ASSERT(g.mem[DATA_GPA] == 0x11 && g.mem[DATA_GPA + 1] == 0x12);
+        /* The libgmem handle made before the restart still works. */
+        check_handle_works(g.region);
 
         /* The restored region follows its owner's connection again. */
         drop_guest_and_wait_removed(bus, &g, owner);
