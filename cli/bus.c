@@ -35,7 +35,7 @@ int bus_address(const char *bus_arg, char **ret)
         } else
                 s = strdup(bus_arg);
         if (!s)
-                return log_error_errno(-ENOMEM, "out of memory");
+                return log_oom();
         *ret = s;
         return 0;
 }
@@ -59,135 +59,92 @@ int bus_connect(const char *bus_arg, sd_bus **ret)
         if (r >= 0)
                 r = sd_bus_start(bus);
         if (r < 0)
-                return log_error_errno(r, "cannot connect to the bus at %s: %s", address, strerror(-r));
+                return log_error_errno(r, "cannot connect to the bus at %s: %m", address);
         *ret = TAKE_PTR(bus);
         return 0;
 }
 
-int region_id_from_path(const char *path, uint64_t *ret)
+int client_connect(const char *bus_arg, gmem_client **ret)
 {
-        const char *p;
-        char *end;
-        unsigned long long v;
-
-        if (strncmp(path, GMEM_REGION_PREFIX, strlen(GMEM_REGION_PREFIX)) != 0)
-                return -EINVAL;
-        p = path + strlen(GMEM_REGION_PREFIX);
-        if (*p < '0' || *p > '9')
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(p, &end, 10);
-        if (errno || *end)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
-void region_entries_free(struct region_entry *e, size_t n)
-{
-        if (!e)
-                return;
-        for (size_t i = 0; i < n; i++) {
-                free(e[i].path);
-                free(e[i].name);
-                free(e[i].policy);
-        }
-        free(e);
-}
-
-static int read_region_entries(sd_bus_message *reply, struct region_entry **ret, size_t *n_ret)
-{
-        struct region_entry *entries = NULL;
-        size_t n = 0;
+        _cleanup_free_ char *address = NULL;
         int r;
 
-        r = sd_bus_message_enter_container(reply, 'a', "(ostsu)");
-        while (r >= 0) {
-                const char *path, *name, *policy;
-                struct region_entry *grown, *e;
-
-                grown = realloc(entries, (n + 1) * sizeof(*entries));
-                if (!grown) {
-                        r = -ENOMEM;
-                        break;
-                }
-                entries = grown;
-                e = &entries[n];
-                *e = (struct region_entry) {};
-                r = sd_bus_message_read(reply, "(ostsu)", &path, &name, &e->size, &policy, &e->owner_uid);
-                if (r <= 0)
-                        break;
-                n++;
-                (void) region_id_from_path(path, &e->id);
-                e->path = strdup(path);
-                e->name = strdup(name);
-                e->policy = strdup(policy);
-                if (!e->path || !e->name || !e->policy)
-                        r = -ENOMEM;
-        }
-        if (r >= 0)
-                r = sd_bus_message_exit_container(reply);
-        if (r < 0) {
-                region_entries_free(entries, n);
+        r = bus_address(bus_arg, &address);
+        if (r < 0)
                 return r;
-        }
-        *ret = entries;
-        *n_ret = n;
+        r = gmem_client_new(address, ret);
+        if (r < 0)
+                return log_error_errno(r, "cannot connect to the bus at %s: %m", address);
         return 0;
 }
 
-static int entry_compare(const void *a, const void *b)
+int log_client_error(gmem_client *client, int r, const char *what)
 {
-        const struct region_entry *x = a, *y = b;
+        const char *message = gmem_client_get_error(client), *name = gmem_client_get_error_name(client);
 
-        return x->id < y->id ? -1 : x->id > y->id;
+        if (message && name)
+                return log_error_errno(r, "%s (%s)", message, name);
+        if (message)
+                return log_error_errno(r, "%s", message);
+        return log_error_errno(r, "%s: %m", what);
+}
+
+uint64_t region_info_id(const gmem_region_info *info)
+{
+        uint64_t id = 0;
+
+        (void) gmem_region_id_from_path(info->path, &id);
+        return id;
+}
+
+static int info_compare(const void *a, const void *b)
+{
+        uint64_t x = region_info_id(a), y = region_info_id(b);
+
+        return x < y ? -1 : x > y;
 }
 
 /* Sorted by id, so that tables and JSON keep a stable order. */
-int list_regions(sd_bus *bus, struct region_entry **ret, size_t *n_ret)
+int list_regions(gmem_client *client, gmem_region_info **ret, size_t *n_ret)
 {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
+        int r = gmem_client_list_regions(client, ret, n_ret);
 
-        r = sd_bus_call_method(bus, GMEM_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_IFACE, "ListRegions", &error,
-                               &reply, NULL);
         if (r < 0)
-                return log_bus_error(&error, r, "ListRegions failed");
-        r = read_region_entries(reply, ret, n_ret);
-        if (r < 0)
-                return log_error_errno(r, "cannot read the ListRegions reply: %s", strerror(-r));
+                return log_client_error(client, r, "ListRegions failed");
         if (*n_ret > 1)
-                qsort(*ret, *n_ret, sizeof(**ret), entry_compare);
+                qsort(*ret, *n_ret, sizeof(**ret), info_compare);
         return 0;
 }
 
-int region_resolve(sd_bus *bus, const char *spec, char **ret_path)
+/* Region @e matches REGION given as an object path, an id or (@by_name) a name. */
+static bool region_matches(const gmem_region_info *e, const char *spec, bool by_name)
 {
-        struct region_entry *entries = NULL;
-        const struct region_entry *found = NULL;
+        char id[32];
+
+        if (spec[0] == '/')
+                return streq(e->path, spec);
+        if (by_name)
+                return streq(e->name, spec);
+        snprintf(id, sizeof(id), "%" PRIu64, region_info_id(e));
+        return streq(id, spec);
+}
+
+int region_resolve(gmem_client *client, const char *spec, char **ret_path)
+{
+        gmem_region_info *entries = NULL;
+        const gmem_region_info *found = NULL;
         size_t n = 0, matches = 0;
         bool by_id = spec[0] >= '0' && spec[0] <= '9' && spec[strspn(spec, "0123456789")] == '\0';
         int r;
 
-        r = list_regions(bus, &entries, &n);
+        r = list_regions(client, &entries, &n);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++) {
-                const struct region_entry *e = &entries[i];
-                char id[32];
-
-                snprintf(id, sizeof(id), "%" PRIu64, e->id);
-                if (spec[0] == '/' ? streq(e->path, spec) : by_id ? streq(id, spec) : streq(e->name, spec)) {
-                        found = e;
-                        matches++;
-                }
-        }
         /* An all-digit name is legal: fall back to names when no id matches. */
-        if (!found && by_id)
+        for (int pass = by_id ? 0 : 1; pass < 2 && !found; pass++)
                 for (size_t i = 0; i < n; i++)
-                        if (streq(entries[i].name, spec)) {
-                                found = &entries[i];
+                        if (region_matches(&entries[i], spec, pass == 1)) {
+                                found = found ?: &entries[i];
                                 matches++;
                         }
         if (!found)
@@ -197,9 +154,9 @@ int region_resolve(sd_bus *bus, const char *spec, char **ret_path)
                                     matches, spec);
         else {
                 *ret_path = strdup(found->path);
-                r = *ret_path ? 0 : log_error_errno(-ENOMEM, "out of memory");
+                r = *ret_path ? 0 : log_oom();
         }
-        region_entries_free(entries, n);
+        gmem_region_info_free(entries, n);
         return r;
 }
 
@@ -212,71 +169,88 @@ void region_props_done(struct region_props *p)
         *p = (struct region_props) {};
 }
 
-static int read_region_property(sd_bus_message *m, const char *key, struct region_props *p)
+static int read_nodes_property(sd_bus_message *m, struct region_props *p)
 {
-        const char *s;
         const void *array;
         size_t bytes;
         int r;
 
-        if (streq(key, "Name") || streq(key, "Policy")) {
-                r = sd_bus_message_read(m, "v", "s", &s);
-                if (r < 0)
-                        return r;
-                char **field = streq(key, "Name") ? &p->name : &p->policy;
-                free(*field);
-                *field = strdup(s);
-                return *field ? 0 : -ENOMEM;
+        r = sd_bus_message_enter_container(m, 'v', "au");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_array(m, 'u', &array, &bytes);
+        if (r < 0)
+                return r;
+        free(p->nodes);
+        p->n_nodes = bytes / sizeof(uint32_t);
+        p->nodes = malloc(bytes ?: 1);
+        if (!p->nodes)
+                return -ENOMEM;
+        memcpy(p->nodes, array, bytes);
+        return sd_bus_message_exit_container(m);
+}
+
+static int read_resident_property(sd_bus_message *m, struct region_props *p)
+{
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'v', "a(ut)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, 'a', "(ut)");
+        while (r >= 0) {
+                uint32_t node;
+                uint64_t value;
+                __typeof__(p->resident) grown;
+
+                r = sd_bus_message_read(m, "(ut)", &node, &value);
+                if (r <= 0)
+                        break;
+                grown = realloc(p->resident, (p->n_resident + 1) * sizeof(*p->resident));
+                if (!grown)
+                        return -ENOMEM;
+                p->resident = grown;
+                p->resident[p->n_resident].node = node;
+                p->resident[p->n_resident].bytes = value;
+                p->n_resident++;
         }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int read_string_property(sd_bus_message *m, char **field)
+{
+        const char *s;
+        int r;
+
+        r = sd_bus_message_read(m, "v", "s", &s);
+        if (r < 0)
+                return r;
+        free(*field);
+        *field = strdup(s);
+        return *field ? 0 : -ENOMEM;
+}
+
+static int read_region_property(sd_bus_message *m, const char *key, struct region_props *p)
+{
+        if (streq(key, "Name"))
+                return read_string_property(m, &p->name);
+        if (streq(key, "Policy"))
+                return read_string_property(m, &p->policy);
         if (streq(key, "Size"))
                 return sd_bus_message_read(m, "v", "t", &p->size);
         if (streq(key, "OwnerUID"))
                 return sd_bus_message_read(m, "v", "u", &p->owner_uid);
         if (streq(key, "OwnerPID"))
                 return sd_bus_message_read(m, "v", "u", &p->owner_pid);
-        if (streq(key, "Nodes")) {
-                r = sd_bus_message_enter_container(m, 'v', "au");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read_array(m, 'u', &array, &bytes);
-                if (r < 0)
-                        return r;
-                free(p->nodes);
-                p->n_nodes = bytes / sizeof(uint32_t);
-                p->nodes = malloc(bytes ?: 1);
-                if (!p->nodes)
-                        return -ENOMEM;
-                memcpy(p->nodes, array, bytes);
-                return sd_bus_message_exit_container(m);
-        }
-        if (streq(key, "Resident")) {
-                r = sd_bus_message_enter_container(m, 'v', "a(ut)");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_enter_container(m, 'a', "(ut)");
-                while (r >= 0) {
-                        uint32_t node;
-                        uint64_t value;
-                        __typeof__(p->resident) grown;
-
-                        r = sd_bus_message_read(m, "(ut)", &node, &value);
-                        if (r <= 0)
-                                break;
-                        grown = realloc(p->resident, (p->n_resident + 1) * sizeof(*p->resident));
-                        if (!grown)
-                                return -ENOMEM;
-                        p->resident = grown;
-                        p->resident[p->n_resident].node = node;
-                        p->resident[p->n_resident].bytes = value;
-                        p->n_resident++;
-                }
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-                return sd_bus_message_exit_container(m);
-        }
+        if (streq(key, "Nodes"))
+                return read_nodes_property(m, p);
+        if (streq(key, "Resident"))
+                return read_resident_property(m, p);
         /* A property a newer daemon added: not ours to show yet. */
         return sd_bus_message_skip(m, "v");
 }
@@ -288,8 +262,8 @@ int region_props_get(sd_bus *bus, const char *path, struct region_props *ret)
         struct region_props p = {};
         int r;
 
-        r = sd_bus_call_method(bus, GMEM_SERVICE, path, "org.freedesktop.DBus.Properties", "GetAll", &error,
-                               &reply, "s", GMEM_REGION_IFACE);
+        r = sd_bus_call_method(bus, GMEM_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll", &error,
+                               &reply, "s", GMEM_REGION_INTERFACE);
         if (r < 0)
                 return log_bus_error(&error, r, "reading the region's properties failed");
 
@@ -312,7 +286,7 @@ int region_props_get(sd_bus *bus, const char *path, struct region_props *ret)
                 r = -EBADMSG;
         if (r < 0) {
                 region_props_done(&p);
-                return log_error_errno(r, "cannot read the properties of %s: %s", path, strerror(-r));
+                return log_error_errno(r, "cannot read the properties of %s: %m", path);
         }
         *ret = p;
         return 0;

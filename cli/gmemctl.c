@@ -97,13 +97,14 @@ static const struct verb *find_verb(const char *name)
 static int usage_error(const char *verb, const char *format, ...) __attribute__((format(printf, 2, 3)));
 static int usage_error(const char *verb, const char *format, ...)
 {
+        char msg[512];
         va_list ap;
 
-        fputs("gmemctl: ", stderr);
         va_start(ap, format);
-        vfprintf(stderr, format, ap);
+        vsnprintf(msg, sizeof(msg), format, ap);
         va_end(ap);
-        fprintf(stderr, "\nTry 'gmemctl %s--help' for more information.\n", verb ? verb : "");
+        log_error("%s", msg);
+        fprintf(stderr, "Try 'gmemctl %s--help' for more information.\n", verb ?: "");
         return -EINVAL;
 }
 
@@ -300,10 +301,13 @@ out:
 
 int main(int argc, char *argv[])
 {
-        int r = run(argc, argv);
+        int r;
+
+        log_set_program("gmemctl");
+        r = run(argc, argv);
 
         if (fflush(stdout) != 0 || ferror(stdout)) {
-                fprintf(stderr, "gmemctl: cannot write the output: %m\n");
+                log_error_errno(negative_errno(), "cannot write the output: %m");
                 return EXIT_FAILURE;
         }
         return r;

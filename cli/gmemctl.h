@@ -8,13 +8,11 @@
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
+#include "bus-contract.h"
+#include "gmem.h"
+#include "log.h"
 #include "macro.h"
 
-#define GMEM_SERVICE "org.gmem1"
-#define GMEM_MANAGER_PATH "/org/gmem1"
-#define GMEM_MANAGER_IFACE "org.gmem1.Manager"
-#define GMEM_REGION_IFACE "org.gmem1.Region"
-#define GMEM_REGION_PREFIX "/org/gmem1/region/"
 
 /* Arguments, validated by gmemctl.c before any verb runs: a verb's own
  * failures are runtime failures (exit status 1), never usage errors. */
@@ -43,31 +41,29 @@ int verb_show(const struct args *a);
 int verb_create(const struct args *a);
 int verb_release(const struct args *a);
 
-/* --- errors: print "gmemctl: ..." to stderr and return r ------------------- */
-int log_error_errno(int r, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* --- errors: log.h prints "gmemctl: ..." to stderr ------------------------- */
 /* The daemon's message and error name when @error is set, else @what and r. */
 int log_bus_error(const sd_bus_error *error, int r, const char *what);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
+DEFINE_TRIVIAL_CLEANUP_FUNC(gmem_client *, gmem_client_unref);
+DEFINE_TRIVIAL_CLEANUP_FUNC(gmem_options *, gmem_options_unref);
+DEFINE_TRIVIAL_CLEANUP_FUNC(gmem_region *, gmem_region_unref);
 
 /* --- bus ------------------------------------------------------------------- */
 /* The D-Bus address --bus (or its absence) stands for; caller frees. */
 int bus_address(const char *bus_arg, char **ret);
 int bus_connect(const char *bus_arg, sd_bus **ret);
 
-struct region_entry {
-        char *path;
-        uint64_t id;
-        char *name;
-        uint64_t size;
-        char *policy;
-        uint32_t owner_uid;
-};
-void region_entries_free(struct region_entry *e, size_t n);
-int list_regions(sd_bus *bus, struct region_entry **ret, size_t *n_ret);
+/* libgmem for what it does: a client on the bus --bus names. */
+int client_connect(const char *bus_arg, gmem_client **ret);
+/* libgmem's message and error name for the last failure, else @what and r. */
+int log_client_error(gmem_client *client, int r, const char *what);
+uint64_t region_info_id(const gmem_region_info *info);
+/* The daemon's regions, sorted by id. */
+int list_regions(gmem_client *client, gmem_region_info **ret, size_t *n_ret);
 /* Find REGION (an id, a name or an object path) among the daemon's regions. */
-int region_resolve(sd_bus *bus, const char *spec, char **ret_path);
-int region_id_from_path(const char *path, uint64_t *ret);
+int region_resolve(gmem_client *client, const char *spec, char **ret_path);
 
 struct region_props {
         char *name;
@@ -103,5 +99,5 @@ struct table *table_free(struct table *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct table *, table_free);
 /* Add one cell; rows fill left to right. Copies @s. */
 int table_add(struct table *t, const char *s);
-int table_addf(struct table *t, const char *format, ...) __attribute__((format(printf, 2, 3)));
-void table_print(const struct table *t, bool legend);
+int table_add_u64(struct table *t, uint64_t v);
+int table_print(const struct table *t, bool legend);

@@ -13,23 +13,11 @@
 #include "gmemctl.h"
 #include "util.h"
 
-int log_error_errno(int r, const char *format, ...)
-{
-        va_list ap;
-
-        fputs("gmemctl: ", stderr);
-        va_start(ap, format);
-        vfprintf(stderr, format, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        return r < 0 ? r : -EIO;
-}
-
 int log_bus_error(const sd_bus_error *error, int r, const char *what)
 {
         if (sd_bus_error_is_set(error))
                 return log_error_errno(r, "%s (%s)", error->message ?: what, error->name);
-        return log_error_errno(r, "%s: %s", what, strerror(r < 0 ? -r : EIO));
+        return log_error_errno(r < 0 ? r : -EIO, "%s: %m", what);
 }
 
 int json_print(json_object *o)
@@ -91,7 +79,7 @@ json_object *region_props_to_json(const char *path, const struct region_props *p
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
         uint64_t id = 0;
 
-        (void) region_id_from_path(path, &id);
+        (void) gmem_region_id_from_path(path, &id);
         if (json_add(o, "path", json_object_new_string(path)) < 0 ||
             json_add(o, "id", json_object_new_uint64(id)) < 0 ||
             json_add(o, "name", json_object_new_string(p->name)) < 0 ||
@@ -213,26 +201,20 @@ int table_add(struct table *t, const char *s)
         return 0;
 }
 
-int table_addf(struct table *t, const char *format, ...)
+int table_add_u64(struct table *t, uint64_t v)
 {
-        _cleanup_free_ char *s = NULL;
-        va_list ap;
-        int k;
+        char s[32];
 
-        va_start(ap, format);
-        k = vasprintf(&s, format, ap);
-        va_end(ap);
-        if (k < 0)
-                return -ENOMEM;
+        snprintf(s, sizeof(s), "%" PRIu64, v);
         return table_add(t, s);
 }
 
-void table_print(const struct table *t, bool legend)
+int table_print(const struct table *t, bool legend)
 {
-        size_t widths[t->n_columns];
+        _cleanup_free_ size_t *widths = calloc(t->n_columns, sizeof(*widths));
 
-        for (size_t c = 0; c < t->n_columns; c++)
-                widths[c] = 0;
+        if (!widths)
+                return log_oom();
         for (size_t i = legend ? 0 : t->n_columns; i < t->n_cells; i++) {
                 size_t len = strlen(t->cells[i]);
 
@@ -247,4 +229,5 @@ void table_print(const struct table *t, bool legend)
                 else
                         printf("%-*s ", (int) widths[c], t->cells[i]);
         }
+        return 0;
 }

@@ -18,9 +18,6 @@
 #include "kvm-uapi.h"
 #include "util.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(gmem_client *, gmem_client_unref);
-DEFINE_TRIVIAL_CLEANUP_FUNC(gmem_options *, gmem_options_unref);
-DEFINE_TRIVIAL_CLEANUP_FUNC(gmem_region *, gmem_region_unref);
 
 static void print_region_human(const char *path, const struct region_props *p, bool owner)
 {
@@ -29,7 +26,7 @@ static void print_region_human(const char *path, const struct region_props *p, b
         char size[FORMAT_BYTES_MAX];
         uint64_t id = 0;
 
-        (void) region_id_from_path(path, &id);
+        (void) gmem_region_id_from_path(path, &id);
         printf("%s\n", path);
         printf("          Id: %" PRIu64 "\n", id);
         printf("        Name: %s\n", p->name);
@@ -41,6 +38,23 @@ static void print_region_human(const char *path, const struct region_props *p, b
         printf("    Resident: %s\n", resident ?: "?");
 }
 
+/* REGION of the command line: its path and properties, and a bus connection
+ * for what libgmem does not do. */
+static int open_region(const struct args *a, sd_bus **ret_bus, char **ret_path, struct region_props *ret)
+{
+        _cleanup_(gmem_client_unrefp) gmem_client *client = NULL;
+        int r;
+
+        r = client_connect(a->bus, &client);
+        if (r >= 0)
+                r = region_resolve(client, a->region, ret_path);
+        if (r >= 0)
+                r = bus_connect(a->bus, ret_bus);
+        if (r >= 0)
+                r = region_props_get(*ret_bus, *ret_path, ret);
+        return r;
+}
+
 int verb_show(const struct args *a)
 {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -49,18 +63,12 @@ int verb_show(const struct args *a)
         struct region_props p = {};
         int r;
 
-        r = bus_connect(a->bus, &bus);
-        if (r < 0)
-                return r;
-        r = region_resolve(bus, a->region, &path);
-        if (r < 0)
-                return r;
-        r = region_props_get(bus, path, &p);
+        r = open_region(a, &bus, &path, &p);
         if (r < 0)
                 return r;
         if (a->json) {
                 o = region_props_to_json(path, &p, true);
-                r = o ? json_print(o) : log_error_errno(-ENOMEM, "out of memory");
+                r = o ? json_print(o) : log_oom();
         } else
                 print_region_human(path, &p, true);
         region_props_done(&p);
@@ -77,29 +85,23 @@ int verb_release(const struct args *a)
         uint64_t id = 0;
         int r;
 
-        r = bus_connect(a->bus, &bus);
+        r = open_region(a, &bus, &path, &p);
         if (r < 0)
                 return r;
-        r = region_resolve(bus, a->region, &path);
-        if (r < 0)
-                return r;
-        r = region_props_get(bus, path, &p);
-        if (r < 0)
-                return r;
-        r = sd_bus_call_method(bus, GMEM_SERVICE, path, GMEM_REGION_IFACE, "Release", &error, NULL, NULL);
+        r = sd_bus_call_method(bus, GMEM_BUS_NAME, path, GMEM_REGION_INTERFACE, "Release", &error, NULL, NULL);
         if (r < 0) {
                 region_props_done(&p);
                 return log_bus_error(&error, r, "Release failed");
         }
 
-        (void) region_id_from_path(path, &id);
+        (void) gmem_region_id_from_path(path, &id);
         if (a->json) {
                 o = json_object_new_object();
                 if (json_add(o, "path", json_object_new_string(path)) < 0 ||
                     json_add(o, "id", json_object_new_uint64(id)) < 0 ||
                     json_add(o, "name", json_object_new_string(p.name)) < 0 ||
                     json_add(o, "released", json_object_new_boolean(true)) < 0)
-                        r = log_error_errno(-ENOMEM, "out of memory");
+                        r = log_oom();
                 else
                         r = json_print(o);
         } else
@@ -109,17 +111,6 @@ int verb_release(const struct args *a)
 }
 
 /* --- create ---------------------------------------------------------------- */
-
-static int log_client_error(gmem_client *client, int r, const char *what)
-{
-        const char *message = gmem_client_get_error(client), *name = gmem_client_get_error_name(client);
-
-        if (message && name)
-                return log_error_errno(r, "%s (%s)", message, name);
-        if (message)
-                return log_error_errno(r, "%s", message);
-        return log_error_errno(r, "%s: %s", what, strerror(-r));
-}
 
 /* A VM that exists only to own the region: KVM binds a guest_memfd to one VM. */
 static int scratch_vm(int *ret_kvm, int *ret_vm)
@@ -162,7 +153,7 @@ static int make_options(const struct args *a, gmem_options **ret)
         if (r >= 0)
                 r = gmem_options_set_numa_page_tables(o, a->numa_page_tables);
         if (r < 0)
-                return log_error_errno(r, "cannot set the region options: %s", strerror(-r));
+                return log_error_errno(r, "cannot set the region options: %m");
         *ret = TAKE_PTR(o);
         return 0;
 }
@@ -186,7 +177,7 @@ static int print_created(const struct args *a, const char *path, const struct re
                 return log_error_errno(negative_errno(), "cannot stat the region's fd: %m");
         if (a->json) {
                 o = region_props_to_json(path, p, false);
-                return o ? json_print(o) : log_error_errno(-ENOMEM, "out of memory");
+                return o ? json_print(o) : log_oom();
         }
         printf("Created region ");
         print_region_human(path, p, false);
@@ -231,66 +222,58 @@ static int hold_until_signal(uint64_t id, bool json)
         return 0;
 }
 
-int verb_create(const struct args *a)
+/* CreateRegion through libgmem, timed, with a progress line for a person. */
+static int create_timed(const struct args *a, gmem_client *client, int vm, gmem_region **ret, double *ret_seconds)
 {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(gmem_client_unrefp) gmem_client *client = NULL;
         _cleanup_(gmem_options_unrefp) gmem_options *options = NULL;
-        _cleanup_(gmem_region_unrefp) gmem_region *region = NULL;
-        _cleanup_close_ int kvm = -1, vm = -1;
-        _cleanup_free_ char *address = NULL;
-        struct region_props p = {};
+        bool progress = a->populate && !a->json && isatty(STDERR_FILENO);
         char size[FORMAT_BYTES_MAX];
-        FILE *info = a->json ? stderr : stdout;
-        double start, seconds;
-        uint64_t id = 0;
-        int r, k;
+        double start;
+        int r;
 
-        r = scratch_vm(&kvm, &vm);
-        if (r < 0)
-                return r;
-        r = bus_address(a->bus, &address);
-        if (r < 0)
-                return r;
-        r = gmem_client_new(address, &client);
-        if (r < 0)
-                return log_error_errno(r, "cannot connect to the bus at %s: %s", address, strerror(-r));
         r = make_options(a, &options);
         if (r < 0)
                 return r;
-
-        if (a->populate && !a->json && isatty(STDERR_FILENO))
+        if (progress)
                 fprintf(stderr, "Creating and populating %s...\r", format_bytes(size, sizeof(size), a->size));
         start = now_seconds();
-        r = gmem_region_create(client, vm, a->size, options, &region);
-        seconds = now_seconds() - start;
-        if (a->populate && !a->json && isatty(STDERR_FILENO))
+        r = gmem_region_create(client, vm, a->size, options, ret);
+        *ret_seconds = now_seconds() - start;
+        if (progress)
                 fprintf(stderr, "\r\033[K");
-        if (r < 0)
-                return log_client_error(client, r, "CreateRegion failed");
+        return r < 0 ? log_client_error(client, r, "CreateRegion failed") : 0;
+}
 
-        /* The properties are read on a connection of our own; the region's
-         * lifetime stays bound to the client's. */
-        r = a->hold ? block_hold_signals() : 0;
-        if (r >= 0)
-                r = bus_connect(a->bus, &bus);
+/* The properties are read on a connection of our own; the region's
+ * lifetime stays bound to the client's. */
+static int show_created(const struct args *a, gmem_region *region, double seconds)
+{
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        struct region_props p = {};
+        int r;
+
+        r = bus_connect(a->bus, &bus);
         if (r >= 0)
                 r = region_props_get(bus, gmem_region_get_path(region), &p);
         if (r >= 0)
                 r = print_created(a, gmem_region_get_path(region), &p, gmem_region_get_fd(region), seconds);
         region_props_done(&p);
-        (void) region_id_from_path(gmem_region_get_path(region), &id);
-        if (r >= 0 && a->hold)
-                r = hold_until_signal(id, a->json);
+        return r;
+}
+
+/* Keep a persistent region; release any other explicitly rather than by
+ * disconnecting, so that it is gone when gmemctl returns. */
+static int finish_created(const struct args *a, gmem_client *client, gmem_region *region, uint64_t id, int r)
+{
+        FILE *info = a->json ? stderr : stdout;
+        int k;
+
         if (a->persist) {
                 if (r >= 0)
                         fprintf(info, "The region is persistent: it stays in gmemd until 'gmemctl release %" PRIu64
                                 "'.\n", id);
                 return r;
         }
-
-        /* Release explicitly rather than by disconnecting, so that the region
-         * is gone when gmemctl returns. */
         k = gmem_region_release(region);
         if (k < 0)
                 log_client_error(client, k, "Release failed; the region goes when gmemctl disconnects");
@@ -298,4 +281,29 @@ int verb_create(const struct args *a)
                 fprintf(info, "Released region %" PRIu64 " as gmemctl exits (--persist keeps a region, --hold "
                         "holds it until Ctrl-C).\n", id);
         return r;
+}
+
+int verb_create(const struct args *a)
+{
+        _cleanup_(gmem_client_unrefp) gmem_client *client = NULL;
+        _cleanup_(gmem_region_unrefp) gmem_region *region = NULL;
+        _cleanup_close_ int kvm = -1, vm = -1;
+        double seconds = 0;
+        uint64_t id = 0;
+        int r;
+
+        r = scratch_vm(&kvm, &vm);
+        if (r >= 0)
+                r = client_connect(a->bus, &client);
+        if (r >= 0)
+                r = create_timed(a, client, vm, &region, &seconds);
+        if (r < 0)
+                return r;
+        (void) gmem_region_id_from_path(gmem_region_get_path(region), &id);
+        r = a->hold ? block_hold_signals() : 0;
+        if (r >= 0)
+                r = show_created(a, region, seconds);
+        if (r >= 0 && a->hold)
+                r = hold_until_signal(id, a->json);
+        return finish_created(a, client, region, id, r);
 }

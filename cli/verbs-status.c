@@ -10,45 +10,22 @@
 #include "gmemctl.h"
 #include "util.h"
 
-struct node_row {
-        uint32_t node;
-        uint64_t total, free, held;
+/* What status shows: from libgmem, and from the bus what libgmem does not read. */
+struct status {
+        char *version;
+        gmem_node_info *nodes;
+        size_t n_nodes;
+        json_object *features;
+        size_t n_regions;
+        uint64_t region_bytes;
+        uint32_t restored;
 };
 
-static int get_nodes(sd_bus *bus, struct node_row **ret, size_t *n_ret)
+static void status_done(struct status *s)
 {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_free_ struct node_row *rows = NULL;
-        size_t n = 0;
-        int r;
-
-        r = sd_bus_call_method(bus, GMEM_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_IFACE, "GetNodes", &error,
-                               &reply, NULL);
-        if (r < 0)
-                return log_bus_error(&error, r, "GetNodes failed");
-        r = sd_bus_message_enter_container(reply, 'a', "(uttt)");
-        while (r >= 0) {
-                struct node_row row, *grown;
-
-                r = sd_bus_message_read(reply, "(uttt)", &row.node, &row.total, &row.free, &row.held);
-                if (r <= 0)
-                        break;
-                grown = realloc(rows, (n + 1) * sizeof(*rows));
-                if (!grown) {
-                        r = -ENOMEM;
-                        break;
-                }
-                rows = grown;
-                rows[n++] = row;
-        }
-        if (r >= 0)
-                r = sd_bus_message_exit_container(reply);
-        if (r < 0)
-                return log_error_errno(r, "cannot read the GetNodes reply: %s", strerror(-r));
-        *ret = TAKE_PTR(rows);
-        *n_ret = n;
-        return 0;
+        free(s->version);
+        free(s->nodes);
+        json_object_put(s->features);
 }
 
 static int get_kernel_features(sd_bus *bus, json_object **ret)
@@ -57,13 +34,13 @@ static int get_kernel_features(sd_bus *bus, json_object **ret)
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_get_property(bus, GMEM_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_IFACE, "KernelFeatures",
+        r = sd_bus_get_property(bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE, "KernelFeatures",
                                 &error, &reply, "a{sv}");
         if (r < 0)
                 return log_bus_error(&error, r, "reading KernelFeatures failed");
         r = bus_read_json(reply, ret);
         if (r < 0)
-                return log_error_errno(r, "cannot read KernelFeatures: %s", strerror(-r));
+                return log_error_errno(r, "cannot read KernelFeatures: %m");
         return 0;
 }
 
@@ -111,8 +88,7 @@ static void print_feature_value(const char *key, json_object *v)
         }
 }
 
-static int print_status_human(const struct args *a, const char *version, const struct node_row *nodes,
-                              size_t n_nodes, json_object *features, size_t n_regions, uint64_t region_bytes)
+static int print_status_human(const struct args *a, const struct status *s)
 {
         static const char *const headers[] = { "NODE", "TOTAL", "FREE", "HELD" };
         _cleanup_(table_freep) struct table *t = NULL;
@@ -120,94 +96,122 @@ static int print_status_human(const struct args *a, const char *version, const s
         size_t width = 0;
         int r;
 
-        printf("gmemd %s on %s\n\n", version, GMEM_SERVICE);
+        printf("gmemd %s on %s\n\n", s->version, GMEM_BUS_NAME);
         r = table_new(ELEMENTSOF(headers), headers, &t);
-        for (size_t i = 0; r >= 0 && i < n_nodes; i++)
-                if ((r = table_addf(t, "%" PRIu32, nodes[i].node)) < 0 ||
-                    (r = table_add(t, format_bytes(b1, sizeof(b1), nodes[i].total))) < 0 ||
-                    (r = table_add(t, format_bytes(b2, sizeof(b2), nodes[i].free))) < 0 ||
-                    (r = table_add(t, format_bytes(b3, sizeof(b3), nodes[i].held))) < 0)
+        for (size_t i = 0; r >= 0 && i < s->n_nodes; i++)
+                if ((r = table_add_u64(t, s->nodes[i].node)) < 0 ||
+                    (r = table_add(t, format_bytes(b1, sizeof(b1), s->nodes[i].total))) < 0 ||
+                    (r = table_add(t, format_bytes(b2, sizeof(b2), s->nodes[i].free))) < 0 ||
+                    (r = table_add(t, format_bytes(b3, sizeof(b3), s->nodes[i].held))) < 0)
                         break;
+        if (r >= 0)
+                r = table_print(t, a->legend);
         if (r < 0)
-                return log_error_errno(r, "out of memory");
-        table_print(t, a->legend);
+                return log_oom();
 
         printf("\nKernel features:\n");
-        json_object_object_foreach(features, key0, value0)
+        json_object_object_foreach(s->features, key0, value0)
                 if (strlen(key0) > width)
                         width = strlen(key0);
-        json_object_object_foreach(features, key, value) {
+        json_object_object_foreach(s->features, key, value) {
                 printf("  %-*s  ", (int) width, key);
                 print_feature_value(key, value);
                 putchar('\n');
         }
-        printf("\nRegions: %zu, %s\n", n_regions, format_bytes(b1, sizeof(b1), region_bytes));
+        printf("\nRegions: %zu, %s (%" PRIu32 " restored when gmemd started)\n", s->n_regions,
+               format_bytes(b1, sizeof(b1), s->region_bytes), s->restored);
         return 0;
 }
 
-static int print_status_json(const char *version, const struct node_row *nodes, size_t n_nodes,
-                             json_object *features, size_t n_regions, uint64_t region_bytes)
+static json_object *nodes_to_json(const struct status *s)
 {
-        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *array = json_object_new_array();
+        _cleanup_(json_object_putp) json_object *array = json_object_new_array();
 
-        for (size_t i = 0; array && i < n_nodes; i++) {
+        for (size_t i = 0; array && i < s->n_nodes; i++) {
                 _cleanup_(json_object_putp) json_object *e = json_object_new_object();
 
-                if (json_add(e, "node", json_object_new_int64(nodes[i].node)) < 0 ||
-                    json_add(e, "total", json_object_new_uint64(nodes[i].total)) < 0 ||
-                    json_add(e, "free", json_object_new_uint64(nodes[i].free)) < 0 ||
-                    json_add(e, "held", json_object_new_uint64(nodes[i].held)) < 0 ||
+                if (json_add(e, "node", json_object_new_int64(s->nodes[i].node)) < 0 ||
+                    json_add(e, "total", json_object_new_uint64(s->nodes[i].total)) < 0 ||
+                    json_add(e, "free", json_object_new_uint64(s->nodes[i].free)) < 0 ||
+                    json_add(e, "held", json_object_new_uint64(s->nodes[i].held)) < 0 ||
                     json_object_array_add(array, e) < 0)
-                        return log_error_errno(-ENOMEM, "out of memory");
-                e = NULL;
+                        return NULL;
+                e = NULL; /* the array owns it now */
         }
-        if (json_add(o, "version", json_object_new_string(version)) < 0 ||
-            json_add(o, "nodes", TAKE_PTR(array)) < 0 ||
-            json_add(o, "kernel_features", json_object_get(features)) < 0 ||
-            json_add(o, "regions", json_object_new_uint64(n_regions)) < 0 ||
-            json_add(o, "region_bytes", json_object_new_uint64(region_bytes)) < 0)
-                return log_error_errno(-ENOMEM, "out of memory");
+        return TAKE_PTR(array);
+}
+
+static int print_status_json(const struct status *s)
+{
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+        if (json_add(o, "version", json_object_new_string(s->version)) < 0 ||
+            json_add(o, "nodes", nodes_to_json(s)) < 0 ||
+            json_add(o, "kernel_features", json_object_get(s->features)) < 0 ||
+            json_add(o, "regions", json_object_new_uint64(s->n_regions)) < 0 ||
+            json_add(o, "region_bytes", json_object_new_uint64(s->region_bytes)) < 0 ||
+            json_add(o, "restored_regions", json_object_new_uint64(s->restored)) < 0)
+                return log_oom();
         return json_print(o);
 }
 
-int verb_status(const struct args *a)
+/* Version, nodes and regions through libgmem. */
+static int read_status_client(const struct args *a, struct status *s)
+{
+        _cleanup_(gmem_client_unrefp) gmem_client *client = NULL;
+        gmem_region_info *regions = NULL;
+        int r;
+
+        r = client_connect(a->bus, &client);
+        if (r < 0)
+                return r;
+        r = gmem_client_get_version(client, &s->version);
+        if (r < 0)
+                return log_client_error(client, r, "reading the daemon's Version failed");
+        r = gmem_client_get_nodes(client, &s->nodes, &s->n_nodes);
+        if (r < 0)
+                return log_client_error(client, r, "GetNodes failed");
+        r = list_regions(client, &regions, &s->n_regions);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < s->n_regions; i++)
+                s->region_bytes += regions[i].size;
+        gmem_region_info_free(regions, s->n_regions);
+        return 0;
+}
+
+/* KernelFeatures (any keys, as JSON) and RestoredRegions from the bus. */
+static int read_status_bus(const struct args *a, struct status *s)
 {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(json_object_putp) json_object *features = NULL;
-        _cleanup_free_ struct node_row *nodes = NULL;
-        _cleanup_free_ char *version = NULL;
-        struct region_entry *regions = NULL;
-        size_t n_nodes = 0, n_regions = 0;
-        uint64_t region_bytes = 0;
         int r;
 
         r = bus_connect(a->bus, &bus);
         if (r < 0)
                 return r;
-        r = sd_bus_get_property_string(bus, GMEM_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_IFACE, "Version",
-                                       &error, &version);
-        if (r < 0)
-                return log_bus_error(&error, r, "reading the daemon's Version failed");
-        r = get_nodes(bus, &nodes, &n_nodes);
+        r = get_kernel_features(bus, &s->features);
         if (r < 0)
                 return r;
-        r = get_kernel_features(bus, &features);
-        if (r < 0)
-                return r;
-        r = list_regions(bus, &regions, &n_regions);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n_regions; i++)
-                region_bytes += regions[i].size;
-        region_entries_free(regions, n_regions);
-
-        if (a->json)
-                return print_status_json(version, nodes, n_nodes, features, n_regions, region_bytes);
-        return print_status_human(a, version, nodes, n_nodes, features, n_regions, region_bytes);
+        r = sd_bus_get_property_trivial(bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
+                                        "RestoredRegions", &error, 'u', &s->restored);
+        return r < 0 ? log_bus_error(&error, r, "reading RestoredRegions failed") : 0;
 }
 
-static int print_list_json(const struct region_entry *regions, size_t n)
+int verb_status(const struct args *a)
+{
+        _cleanup_(status_done) struct status s = {};
+        int r;
+
+        r = read_status_client(a, &s);
+        if (r >= 0)
+                r = read_status_bus(a, &s);
+        if (r < 0)
+                return r;
+        return a->json ? print_status_json(&s) : print_status_human(a, &s);
+}
+
+static int print_list_json(const gmem_region_info *regions, size_t n)
 {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *array = json_object_new_array();
 
@@ -215,21 +219,21 @@ static int print_list_json(const struct region_entry *regions, size_t n)
                 _cleanup_(json_object_putp) json_object *e = json_object_new_object();
 
                 if (json_add(e, "path", json_object_new_string(regions[i].path)) < 0 ||
-                    json_add(e, "id", json_object_new_uint64(regions[i].id)) < 0 ||
+                    json_add(e, "id", json_object_new_uint64(region_info_id(&regions[i]))) < 0 ||
                     json_add(e, "name", json_object_new_string(regions[i].name)) < 0 ||
                     json_add(e, "size", json_object_new_uint64(regions[i].size)) < 0 ||
                     json_add(e, "policy", json_object_new_string(regions[i].policy)) < 0 ||
                     json_add(e, "owner_uid", json_object_new_int64(regions[i].owner_uid)) < 0 ||
                     json_object_array_add(array, e) < 0)
-                        return log_error_errno(-ENOMEM, "out of memory");
+                        return log_oom();
                 e = NULL;
         }
         if (json_add(o, "regions", TAKE_PTR(array)) < 0)
-                return log_error_errno(-ENOMEM, "out of memory");
+                return log_oom();
         return json_print(o);
 }
 
-static int print_list_human(const struct args *a, const struct region_entry *regions, size_t n)
+static int print_list_human(const struct args *a, const gmem_region_info *regions, size_t n)
 {
         static const char *const headers[] = { "ID", "NAME", "SIZE", "POLICY", "OWNER", "PATH" };
         _cleanup_(table_freep) struct table *t = NULL;
@@ -241,7 +245,7 @@ static int print_list_human(const struct args *a, const struct region_entry *reg
                 _cleanup_free_ char *owner = format_owner(regions[i].owner_uid);
 
                 if (!owner ||
-                    (r = table_addf(t, "%" PRIu64, regions[i].id)) < 0 ||
+                    (r = table_add_u64(t, region_info_id(&regions[i]))) < 0 ||
                     (r = table_add(t, regions[i].name)) < 0 ||
                     (r = table_add(t, format_bytes(size, sizeof(size), regions[i].size))) < 0 ||
                     (r = table_add(t, regions[i].policy)) < 0 ||
@@ -249,10 +253,10 @@ static int print_list_human(const struct args *a, const struct region_entry *reg
                     (r = table_add(t, regions[i].path)) < 0)
                         r = -ENOMEM;
         }
+        if (r >= 0 && n > 0)
+                r = table_print(t, a->legend);
         if (r < 0)
-                return log_error_errno(r, "out of memory");
-        if (n > 0)
-                table_print(t, a->legend);
+                return log_oom();
         if (a->legend && n == 0)
                 printf("No regions.\n");
         else if (a->legend)
@@ -262,18 +266,18 @@ static int print_list_human(const struct args *a, const struct region_entry *reg
 
 int verb_list(const struct args *a)
 {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        struct region_entry *regions = NULL;
+        _cleanup_(gmem_client_unrefp) gmem_client *client = NULL;
+        gmem_region_info *regions = NULL;
         size_t n = 0;
         int r;
 
-        r = bus_connect(a->bus, &bus);
+        r = client_connect(a->bus, &client);
         if (r < 0)
                 return r;
-        r = list_regions(bus, &regions, &n);
+        r = list_regions(client, &regions, &n);
         if (r < 0)
                 return r;
         r = a->json ? print_list_json(regions, n) : print_list_human(a, regions, n);
-        region_entries_free(regions, n);
+        gmem_region_info_free(regions, n);
         return r;
 }

@@ -9,6 +9,7 @@
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define _unused_ __attribute__((unused))
+#define _noreturn_ __attribute__((noreturn))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 #define _public_ __attribute__((visibility("default")))
 
@@ -50,6 +51,15 @@ static inline void closep(int *fd)
                 int _fd = *_pfd;                     \
                 *_pfd = -1;                          \
                 _fd;                                 \
+        })
+
+/* Take a struct's contents out of a _cleanup_ variable, leaving it zeroed. */
+#define TAKE_STRUCT(s)                               \
+        ({                                           \
+                __typeof__(s) *_ps = &(s);           \
+                __typeof__(s) _s = *_ps;             \
+                *_ps = (__typeof__(s)) {};           \
+                _s;                                  \
         })
 
 /* Negative errno from a libc call that sets errno; never 0 for a failure. */

@@ -94,76 +94,92 @@ static int parse_limits(struct config *c, json_object *limits, const char *sourc
         return 0;
 }
 
-int config_parse(struct config *c, const char *text, const char *source, char *msg, size_t msg_size)
-{
-        _cleanup_(json_putp) json_object *root = NULL;
-        json_tokener *tok;
-        enum json_tokener_error jerr;
-        int r;
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_tokener *, json_tokener_free);
 
-        tok = json_tokener_new();
+/* The whole of @text as one JSON document, or -EINVAL with where it breaks. */
+static int parse_document(const char *text, const char *source, json_object **ret, char *msg, size_t msg_size)
+{
+        _cleanup_(json_tokener_freep) json_tokener *tok = json_tokener_new();
+        enum json_tokener_error jerr;
+
         if (!tok)
                 return -ENOMEM;
         /* -1: parse up to and including the NUL, so input that ends early is
          * "unexpected end of data" (not "continue") and a bare number completes. */
-        root = json_tokener_parse_ex(tok, text, -1);
+        *ret = json_tokener_parse_ex(tok, text, -1);
         jerr = json_tokener_get_error(tok);
-        if (jerr == json_tokener_success && tok->char_offset < (int) strlen(text)) {
-                /* Only whitespace may follow the document. */
-                for (const char *p = text + tok->char_offset; *p; p++)
-                        if (!strchr(" \t\r\n", *p)) {
-                                jerr = json_tokener_error_parse_unexpected;
-                                break;
-                        }
-        }
-        if (jerr != json_tokener_success || !root) {
-                snprintf(msg, msg_size, "%s: not valid JSON near byte %d: %s", source,
-                         (int) tok->char_offset, json_tokener_error_desc(jerr == json_tokener_success ? json_tokener_continue : jerr));
-                json_tokener_free(tok);
+        /* Only whitespace may follow the document. */
+        if (jerr == json_tokener_success && tok->char_offset < (int) strlen(text) &&
+            text[tok->char_offset + strspn(text + tok->char_offset, " \t\r\n")])
+                jerr = json_tokener_error_parse_unexpected;
+        if (jerr == json_tokener_success && *ret)
+                return 0;
+        json_object_put(*ret);
+        *ret = NULL;
+        snprintf(msg, msg_size, "%s: not valid JSON near byte %d: %s", source, (int) tok->char_offset,
+                 json_tokener_error_desc(jerr == json_tokener_success ? json_tokener_continue : jerr));
+        return -EINVAL;
+}
+
+static int parse_log_level(struct config *c, json_object *v, const char *source, char *msg, size_t msg_size)
+{
+        int r = want_type(v, json_type_string, "log_level", source, msg, msg_size);
+
+        if (r < 0)
+                return r;
+        c->log_level = log_level_from_string(json_object_get_string(v));
+        if (c->log_level < 0) {
+                snprintf(msg, msg_size, "%s: key 'log_level' is '%s'; use err, warning, notice, info or debug",
+                         source, json_object_get_string(v));
                 return -EINVAL;
         }
-        json_tokener_free(tok);
+        return 0;
+}
 
+static int parse_allowed_group(struct config *c, json_object *v, const char *source, char *msg, size_t msg_size)
+{
+        int r;
+
+        free(c->allowed_group);
+        c->allowed_group = NULL;
+        if (json_object_is_type(v, json_type_null))
+                return 0;
+        r = want_type(v, json_type_string, "allowed_group", source, msg, msg_size);
+        if (r < 0)
+                return r;
+        if (!*json_object_get_string(v)) {
+                snprintf(msg, msg_size, "%s: key 'allowed_group' is empty; use null for root only", source);
+                return -EINVAL;
+        }
+        c->allowed_group = strdup(json_object_get_string(v));
+        return c->allowed_group ? 0 : -ENOMEM;
+}
+
+int config_parse(struct config *c, const char *text, const char *source, char *msg, size_t msg_size)
+{
+        _cleanup_(json_putp) json_object *root = NULL;
+        int r;
+
+        r = parse_document(text, source, &root, msg, msg_size);
+        if (r < 0)
+                return r;
         r = want_type(root, json_type_object, "(top level)", source, msg, msg_size);
         if (r < 0)
                 return r;
-
         json_object_object_foreach(root, key, v) {
-                if (streq(key, "log_level")) {
-                        r = want_type(v, json_type_string, key, source, msg, msg_size);
-                        if (r < 0)
-                                return r;
-                        c->log_level = log_level_from_string(json_object_get_string(v));
-                        if (c->log_level < 0) {
-                                snprintf(msg, msg_size, "%s: key 'log_level' is '%s'; use err, warning, notice, info or debug",
-                                         source, json_object_get_string(v));
-                                return -EINVAL;
-                        }
-                } else if (streq(key, "allowed_group")) {
-                        if (json_object_is_type(v, json_type_null)) {
-                                free(c->allowed_group);
-                                c->allowed_group = NULL;
-                                continue;
-                        }
-                        r = want_type(v, json_type_string, key, source, msg, msg_size);
-                        if (r < 0)
-                                return r;
-                        if (!*json_object_get_string(v)) {
-                                snprintf(msg, msg_size, "%s: key 'allowed_group' is empty; use null for root only", source);
-                                return -EINVAL;
-                        }
-                        free(c->allowed_group);
-                        c->allowed_group = strdup(json_object_get_string(v));
-                        if (!c->allowed_group)
-                                return -ENOMEM;
-                } else if (streq(key, "limits")) {
+                if (streq(key, "log_level"))
+                        r = parse_log_level(c, v, source, msg, msg_size);
+                else if (streq(key, "allowed_group"))
+                        r = parse_allowed_group(c, v, source, msg, msg_size);
+                else if (streq(key, "limits"))
                         r = parse_limits(c, v, source, msg, msg_size);
-                        if (r < 0)
-                                return r;
-                } else {
-                        snprintf(msg, msg_size, "%s: unknown key '%s' (known: log_level, allowed_group, limits)", source, key);
-                        return -EINVAL;
+                else {
+                        snprintf(msg, msg_size, "%s: unknown key '%s' (known: log_level, allowed_group, limits)",
+                                 source, key);
+                        r = -EINVAL;
                 }
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

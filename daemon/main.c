@@ -10,13 +10,17 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "bus-caller.h"
+#include "bus-contract.h"
 #include "bus-errors.h"
 #include "gmem-config.h"
+#include "kvm.h"
 #include "log.h"
 #include "macro.h"
-#include "kvm.h"
+#include "manager-dbus.h"
 #include "manager.h"
 #include "numa-nodes.h"
+#include "region-dbus.h"
 #include "util.h"
 
 static const char *arg_bus = "system";
@@ -120,64 +124,104 @@ static int load_config(struct manager *m)
 
 /* Runs before sd-bus's own exit handler closes the connection, so clients
  * still see RegionRemoved for every region the daemon drops on the way out. */
-static int on_exit_release_regions(sd_event_source *s, void *userdata)
+static int on_exit_stop(sd_event_source *s, void *userdata)
 {
-        struct manager *m = userdata;
-
-        log_info("Stopping: releasing %u region(s)", m->n_regions);
-        while (m->regions)
-                manager_release_region(m, m->regions, "daemon is stopping");
-        manager_finish_populating(m);
+        manager_stop(userdata);
         return 0;
 }
 
-static int connect_bus(struct manager *m)
+static int open_bus(struct manager *m)
 {
         int r;
 
         if (streq(arg_bus, "system"))
-                r = sd_bus_open_system(&m->bus);
-        else if (streq(arg_bus, "session"))
-                r = sd_bus_open_user(&m->bus);
-        else {
-                r = sd_bus_new(&m->bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(m->bus, arg_bus);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(m->bus, true);
-                if (r >= 0)
-                        r = sd_bus_negotiate_creds(m->bus, true, SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID);
-                if (r >= 0)
-                        r = sd_bus_negotiate_fds(m->bus, true);
-                if (r >= 0)
-                        r = sd_bus_start(m->bus);
-        }
+                return sd_bus_open_system(&m->bus);
+        if (streq(arg_bus, "session"))
+                return sd_bus_open_user(&m->bus);
+        r = sd_bus_new(&m->bus);
+        if (r >= 0)
+                r = sd_bus_set_address(m->bus, arg_bus);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(m->bus, true);
+        if (r >= 0)
+                r = sd_bus_negotiate_creds(m->bus, true, SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID);
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(m->bus, true);
+        if (r >= 0)
+                r = sd_bus_start(m->bus);
+        return r;
+}
+
+/* Connected, the objects in place, but not yet owning the name: restoring
+ * happens in between, before any client can call. */
+static int connect_bus(struct manager *m)
+{
+        int r;
+
+        r = open_bus(m);
         if (r < 0)
                 return log_error_errno(r, "Cannot connect to the %s bus: %m", arg_bus);
         r = sd_bus_set_exit_on_disconnect(m->bus, true);
         if (r < 0)
-                return r;
+                return log_error_errno(r, "Cannot set up the bus connection: %m");
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Cannot attach the bus to the event loop: %m");
         r = manager_bus_register(m);
         if (r < 0)
                 return r;
-        r = region_bus_register(m);
-        if (r < 0)
-                return r;
-        r = sd_bus_request_name(m->bus, GMEM_BUS_NAME, 0);
+        return region_bus_register(m);
+}
+
+static int request_name(struct manager *m)
+{
+        int r = sd_bus_request_name(m->bus, GMEM_BUS_NAME, 0);
+
         if (r == -EEXIST)
                 return log_error_errno(r, "Another process already owns %s on this bus: is gmemd running?", GMEM_BUS_NAME);
         if (r < 0)
                 return log_error_errno(r, "Cannot own %s on the %s bus: %m (is the D-Bus policy installed?)",
-                                       GMEM_BUS_NAME, GMEM_BUS_NAME);
+                                       GMEM_BUS_NAME, arg_bus);
+        return 0;
+}
+
+static void probe_kernel(struct manager *m)
+{
+        m->kvm_fd = kvm_open();
+        if (m->kvm_fd < 0)
+                log_warning_errno(m->kvm_fd, "Cannot open /dev/kvm: %m; reporting no KVM features");
+        kernel_features_probe(&m->features, m->kvm_fd);
+        if (!m->features.guest_memfd)
+                log_warning("This kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD): every CreateRegion will fail");
+}
+
+static int setup_event(struct manager *m)
+{
+        sd_event_source *exit_source;
+        sigset_t mask;
+        int r;
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the event loop: %m");
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL)) < 0)
+                return log_error_errno(r, "Cannot watch SIGTERM/SIGINT: %m");
+        r = sd_event_add_exit(m->event, &exit_source, on_exit_stop, m);
+        if (r >= 0)
+                r = sd_event_source_set_priority(exit_source, SD_EVENT_PRIORITY_IMPORTANT);
+        if (r < 0)
+                return log_error_errno(r, "Cannot add the exit handler: %m");
         return 0;
 }
 
 static int run(int argc, char *argv[])
 {
-        struct manager *m = NULL;
+        _cleanup_(manager_freep) struct manager *m = NULL;
         int r;
 
         r = parse_argv(argc, argv);
@@ -185,60 +229,33 @@ static int run(int argc, char *argv[])
                 return r;
         r = manager_new(&m);
         if (r < 0)
-                return log_error_errno(r, "Out of memory");
-        r = load_config(m);
-        if (r < 0)
-                goto out;
-        r = gmem_bus_errors_register();
-        if (r < 0)
-                goto out;
+                return log_oom();
+        if ((r = load_config(m)) < 0 || (r = gmem_bus_errors_register()) < 0)
+                return r;
         r = node_init();
-        if (r < 0) {
-                log_error_errno(r, "libnuma reports no NUMA support on this host");
-                goto out;
-        }
-        m->kvm_fd = kvm_open();
-        if (m->kvm_fd < 0)
-                log_warning_errno(m->kvm_fd, "Cannot open /dev/kvm: %m; reporting no KVM features");
-        kernel_features_probe(&m->features, m->kvm_fd);
-        if (!m->features.guest_memfd)
-                log_warning("This kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD): every CreateRegion will fail");
-
-        r = sd_event_default(&m->event);
         if (r < 0)
-                goto out;
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
-            (r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL)) < 0) {
-                log_error_errno(r, "Cannot watch SIGTERM/SIGINT: %m");
-                goto out;
-        }
-        r = connect_bus(m);
+                return log_error_errno(r, "libnuma reports no NUMA support on this host");
+        probe_kernel(m);
+        if ((r = setup_event(m)) < 0 || (r = connect_bus(m)) < 0)
+                return r;
+        manager_restore(m);
+        bus_reattach_owners(m);
+        /* Restored are those that came back and stayed. */
+        m->n_restored = m->n_regions;
+        r = request_name(m);
         if (r < 0)
-                goto out;
-        sd_event_source *exit_source;
-        r = sd_event_add_exit(m->event, &exit_source, on_exit_release_regions, m);
-        if (r >= 0)
-                r = sd_event_source_set_priority(exit_source, SD_EVENT_PRIORITY_IMPORTANT);
-        if (r < 0) {
-                log_error_errno(r, "Cannot add the exit handler: %m");
-                goto out;
-        }
+                return r;
 
-        log_info("gmemd %s serving %s on the %s bus (kernel %s, guest_memfd flags 0x%llx)", GMEM_VERSION,
-                 GMEM_BUS_NAME, arg_bus, m->features.release, (unsigned long long) m->features.guest_memfd_flags);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving %s on the %s bus", GMEM_BUS_NAME, arg_bus);
+        log_info("gmemd %s serving %s on the %s bus (kernel %s, guest_memfd flags 0x%llx, %u region(s) restored)",
+                 GMEM_VERSION, GMEM_BUS_NAME, arg_bus, m->features.release,
+                 (unsigned long long) m->features.guest_memfd_flags, m->n_restored);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving %s on the %s bus, %u region(s) restored", GMEM_BUS_NAME,
+                          arg_bus, m->n_restored);
         r = sd_event_loop(m->event);
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
         if (r < 0)
-                log_error_errno(r, "Event loop failed: %m");
-out:
-        manager_free(m);
-        return r;
+                return log_error_errno(r, "Event loop failed: %m");
+        return 0;
 }
 
 int main(int argc, char *argv[])

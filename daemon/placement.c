@@ -7,29 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus-contract.h"
 #include "macro.h"
 #include "placement.h"
 #include "util.h"
 
-static const char *const policy_names[_POLICY_MAX] = {
-        [POLICY_DEFAULT] = "default",
-        [POLICY_BIND] = "bind",
-        [POLICY_PREFERRED] = "preferred",
-        [POLICY_INTERLEAVE] = "interleave",
-        [POLICY_AUTO] = "auto",
-};
+_Static_assert(_POLICY_MAX == GMEM_N_POLICIES, "placement policies and the bus contract's names differ");
 
 const char *placement_policy_to_string(enum placement_policy p)
 {
-        return (unsigned) p < _POLICY_MAX ? policy_names[p] : NULL;
+        return gmem_policy_name((unsigned) p);
 }
 
 int placement_policy_from_string(const char *s)
 {
-        for (int i = 0; i < _POLICY_MAX; i++)
-                if (s && streq(s, policy_names[i]))
-                        return i;
-        return -EINVAL;
+        return gmem_policy_from_name(s);
 }
 
 static const struct node_state *find_host(const struct node_state *hosts, size_t n, unsigned node)
@@ -118,13 +110,71 @@ static const struct node_state *pick_auto(const struct placement_request *req,
         return best;
 }
 
+/* The nodes the policy applies to; auto resolves to preferred on its pick. */
+static int choose_nodes(const struct placement_request *req, const struct node_state *hosts, size_t n_hosts,
+                        struct placement *p)
+{
+        _cleanup_free_ unsigned *all = NULL;
+
+        if (req->policy == POLICY_AUTO) {
+                p->applied = POLICY_PREFERRED;
+                return set_nodes(p, &pick_auto(req, hosts, n_hosts)->node, 1);
+        }
+        if (req->policy != POLICY_INTERLEAVE || req->n_nodes > 0)
+                return set_nodes(p, req->nodes, req->n_nodes);
+        /* interleave without nodes: over all of them */
+        all = calloc(n_hosts, sizeof(*all));
+        if (!all)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_hosts; i++)
+                all[i] = hosts[i].node;
+        return set_nodes(p, all, n_hosts);
+}
+
+/* Does the region fit: into the memory it may use, and with populate into
+ * what is free there after what gmemd regions will still take? */
+static int check_capacity(const struct placement_request *req, const struct node_state *hosts, size_t n_hosts,
+                          const struct placement *p, char *msg, size_t msg_size)
+{
+        /* bind and interleave are confined to their nodes; the others may
+         * use any node when theirs is full. */
+        bool confined = p->applied == POLICY_BIND || p->applied == POLICY_INTERLEAVE;
+        char total_buf[FORMAT_BYTES_MAX], size_buf[FORMAT_BYTES_MAX];
+        uint64_t capacity = 0, available = 0;
+
+        for (size_t i = 0; i < n_hosts; i++) {
+                bool in_set = false;
+
+                for (size_t j = 0; j < p->n_nodes; j++)
+                        in_set = in_set || p->nodes[j] == hosts[i].node;
+                if (confined && !in_set)
+                        continue;
+                capacity += hosts[i].total;
+                available += room(&hosts[i]);
+        }
+
+        format_bytes(size_buf, sizeof(size_buf), req->size);
+        if (req->size > capacity) {
+                format_bytes(total_buf, sizeof(total_buf), capacity);
+                snprintf(msg, msg_size, "size %s (%" PRIu64 " bytes) is larger than the %s of memory %s",
+                         size_buf, req->size, total_buf,
+                         confined ? "on the chosen node(s)" : "of this host");
+                return -ENOSPC;
+        }
+        if (req->populate && req->size > available) {
+                format_bytes(total_buf, sizeof(total_buf), available);
+                snprintf(msg, msg_size, "populating %s needs more than the %s free %s (after what gmemd regions will still take)",
+                         size_buf, total_buf, confined ? "on the chosen node(s)" : "on this host");
+                return -ENOSPC;
+        }
+        return 0;
+}
+
 int placement_decide(const struct placement_request *req,
                      const struct node_state *hosts, size_t n_hosts,
                      struct placement *ret, char *msg, size_t msg_size)
 {
-        struct placement p = { .requested = req->policy, .applied = req->policy };
-        uint64_t capacity = 0, available = 0;
-        char total_buf[FORMAT_BYTES_MAX], size_buf[FORMAT_BYTES_MAX];
+        _cleanup_(placement_done) struct placement p = { .requested = req->policy, .applied = req->policy };
         int r;
 
         if ((unsigned) req->policy >= _POLICY_MAX) {
@@ -138,55 +188,13 @@ int placement_decide(const struct placement_request *req,
         r = validate_nodes(req, hosts, n_hosts, msg, msg_size);
         if (r < 0)
                 return r;
-
-        if (req->policy == POLICY_AUTO) {
-                const struct node_state *h = pick_auto(req, hosts, n_hosts);
-
-                p.applied = POLICY_PREFERRED;
-                r = set_nodes(&p, &h->node, 1);
-        } else if (req->policy == POLICY_INTERLEAVE && req->n_nodes == 0) {
-                unsigned all[n_hosts];
-
-                for (size_t i = 0; i < n_hosts; i++)
-                        all[i] = hosts[i].node;
-                r = set_nodes(&p, all, n_hosts);
-        } else
-                r = set_nodes(&p, req->nodes, req->n_nodes);
+        r = choose_nodes(req, hosts, n_hosts, &p);
         if (r < 0)
                 return r;
-
-        /* bind and interleave are confined to their nodes; the others may
-         * use any node when theirs is full. */
-        bool confined = p.applied == POLICY_BIND || p.applied == POLICY_INTERLEAVE;
-        for (size_t i = 0; i < n_hosts; i++) {
-                bool in_set = false;
-
-                for (size_t j = 0; j < p.n_nodes; j++)
-                        in_set = in_set || p.nodes[j] == hosts[i].node;
-                if (confined && !in_set)
-                        continue;
-                capacity += hosts[i].total;
-                available += room(&hosts[i]);
-        }
-
-        format_bytes(size_buf, sizeof(size_buf), req->size);
-        if (req->size > capacity) {
-                format_bytes(total_buf, sizeof(total_buf), capacity);
-                snprintf(msg, msg_size, "size %s (%" PRIu64 " bytes) is larger than the %s of memory %s",
-                         size_buf, req->size, total_buf,
-                         confined ? "on the chosen node(s)" : "of this host");
-                placement_done(&p);
-                return -ENOSPC;
-        }
-        if (req->populate && req->size > available) {
-                format_bytes(total_buf, sizeof(total_buf), available);
-                snprintf(msg, msg_size, "populating %s needs more than the %s free %s (after what gmemd regions will still take)",
-                         size_buf, total_buf, confined ? "on the chosen node(s)" : "on this host");
-                placement_done(&p);
-                return -ENOSPC;
-        }
-
-        *ret = p;
+        r = check_capacity(req, hosts, n_hosts, &p, msg, msg_size);
+        if (r < 0)
+                return r;
+        *ret = TAKE_STRUCT(p);
         return 0;
 }
 

@@ -1,122 +1,37 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* org.gmem1.Region objects under /org/gmem1/region/<id>: properties, the
- * owner's methods, and tracking the owner's bus connection. */
+/* org.gmem1.Region objects under /org/gmem1/region/<id>: finding them (an
+ * unknown path is NotFound), enumerating them, their properties (for the
+ * owner uid, root and the allowed group) and the owner's methods. */
 #include <errno.h>
-#include <sys/epoll.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus-caller.h"
+#include "bus-contract.h"
 #include "bus-errors.h"
-#include "list.h"
+#include "bus-populate.h"
 #include "log.h"
-#include "macro.h"
 #include "manager.h"
 #include "numa-nodes.h"
-#include "populate.h"
-
-struct populating {
-        struct manager *manager;
-        struct region *region;
-        sd_bus_message *msg;
-        bool create;
-        struct populate_job *job;
-        sd_event_source *source;
-        struct populating *next, *prev;
-};
-
-/* The worker is done: answer the caller, and free what nobody holds now. */
-static void populating_complete(struct populating *p)
-{
-        struct manager *m = p->manager;
-        struct region *r = p->region;
-        _cleanup_free_ char *path = NULL;
-        int k, result;
-
-        LIST_REMOVE(m->populating, p);
-        sd_event_source_disable_unref(p->source);
-        result = populate_job_finish(p->job);
-
-        if (atomic_load(&r->released)) {
-                (void) sd_bus_reply_method_errorf(p->msg, GMEM_ERROR_NOT_FOUND,
-                                                  "region %" PRIu64 " was released while it was being populated",
-                                                  r->id);
-                if (r->jobs == 0)
-                        region_free(r);
-        } else if (result < 0) {
-                log_warning_errno(result, "Populating region %" PRIu64 " failed: %m", r->id);
-                (void) sd_bus_reply_method_errorf(p->msg, gmem_bus_error_from_errno(result == -ENOMEM ? -ENOSPC : result)
-                                                          ?: SD_BUS_ERROR_FAILED,
-                                                  "populating region %" PRIu64 " failed: %s", r->id, strerror(-result));
-                /* A region that was to be created populated is not kept half done. */
-                if (p->create)
-                        manager_release_region(m, r, "populating it failed");
-        } else if (p->create) {
-                k = region_object_path(r, &path);
-                if (k >= 0)
-                        k = sd_bus_reply_method_return(p->msg, "oh", path, r->fd);
-                if (k < 0)
-                        log_warning_errno(k, "Cannot answer CreateRegion for region %" PRIu64 ": %m", r->id);
-        } else
-                (void) sd_bus_reply_method_return(p->msg, NULL);
-
-        sd_bus_message_unref(p->msg);
-        free(p);
-}
-
-static int on_populated(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-        populating_complete(userdata);
-        return 0;
-}
-
-int bus_populate_async(struct manager *m, struct region *r, sd_bus_message *msg, uint64_t offset,
-                       uint64_t length, bool create, sd_bus_error *error)
-{
-        struct populating *p = calloc(1, sizeof(*p));
-        int k;
-
-        if (!p)
-                return -ENOMEM;
-        *p = (struct populating) { .manager = m, .region = r, .create = create };
-        k = populate_job_start(r, offset, length, &p->job);
-        if (k < 0) {
-                free(p);
-                return bus_reply_errno(error, k, "cannot start populating: %s", strerror(-k));
-        }
-        k = sd_event_add_io(sd_bus_get_event(m->bus), &p->source, p->job->event_fd, EPOLLIN, on_populated, p);
-        if (k < 0) {
-                /* Let the worker run to its end; nobody will be told. */
-                atomic_store(&r->released, true);
-                populate_job_finish(p->job);
-                atomic_store(&r->released, false);
-                free(p);
-                return bus_reply_errno(error, k, "cannot watch the populating worker: %s", strerror(-k));
-        }
-        p->msg = sd_bus_message_ref(msg);
-        LIST_PREPEND(m->populating, p);
-        return 1; /* answered when the worker is done */
-}
-
-void manager_finish_populating(struct manager *m)
-{
-        while (m->populating)
-                populating_complete(m->populating);
-}
+#include "region-dbus.h"
+#include "util.h"
 
 static int region_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                        sd_bus_error *error)
 {
         struct manager *m = userdata;
-        struct region *r;
+        struct region *r = NULL;
         uint64_t id;
 
-        if (region_id_from_path(path, &id) < 0)
+        /* The prefix itself is only a node in the tree, not a region. */
+        if (streq(path, GMEM_REGION_PATH_PREFIX))
                 return 0;
-        r = manager_find_region(m, id);
+        if (gmem_region_id_from_path(path, &id) >= 0)
+                r = manager_find_region(m, id);
         if (!r)
-                return 0;
+                return sd_bus_error_setf(error, GMEM_ERROR_NOT_FOUND, "no region %s: it was released, or never "
+                                         "existed (ListRegions shows the regions)", path);
         *found = r;
         return 1;
 }
@@ -129,46 +44,24 @@ static int region_enumerate(sd_bus *bus, const char *path, void *userdata, char 
 
         if (!list)
                 return -ENOMEM;
-        for (struct region *r = m->regions; r; r = r->next) {
-                if (region_object_path(r, &list[i]) < 0) {
+        for (struct region *r = m->regions; r; r = r->next, i++)
+                if (gmem_region_path(r->id, &list[i]) < 0) {
                         while (i > 0)
                                 free(list[--i]);
                         free(list);
                         return -ENOMEM;
                 }
-                i++;
-        }
         *nodes = list;
         return 0;
 }
 
-static int check_owner(struct manager *m, struct region *r, sd_bus_message *msg, const char *verb,
-                       sd_bus_error *error)
-{
-        struct client *caller;
-        int k = bus_check_caller(m, msg, &caller, error);
-
-        if (k < 0)
-                return k;
-        if (caller->uid != 0 && caller->uid != r->owner_uid)
-                return bus_reply_errno(error, -EACCES, "region %" PRIu64 " ('%s') belongs to uid %u; uid %u may not %s it",
-                                       r->id, r->name, (unsigned) r->owner_uid, (unsigned) caller->uid, verb);
-        return 0;
-}
-
-static struct manager *region_manager(struct region *r, sd_bus_message *msg)
-{
-        return sd_bus_slot_get_userdata(sd_bus_get_current_slot(sd_bus_message_get_bus(msg)));
-}
-
 static int method_range(sd_bus_message *msg, struct region *r, bool populate, sd_bus_error *error)
 {
-        struct manager *m = region_manager(r, msg);
         uint64_t offset, length;
         char reason[256];
         int k;
 
-        k = check_owner(m, r, msg, populate ? "populate" : "discard", error);
+        k = bus_check_region_owner(r, msg, populate ? "populate" : "discard", error);
         if (k < 0)
                 return k;
         k = sd_bus_message_read(msg, "tt", &offset, &length);
@@ -178,11 +71,10 @@ static int method_range(sd_bus_message *msg, struct region *r, bool populate, sd
         if (k < 0)
                 return bus_reply_errno(error, k, "%s", reason);
         if (populate)
-                return bus_populate_async(m, r, msg, offset, length, false, error);
+                return bus_populate_async(r, msg, offset, length, false, error);
         k = region_discard(r, offset, length);
         if (k < 0)
-                return bus_reply_errno(error, k, "discarding %" PRIu64 "+%" PRIu64 " failed: %s", offset, length,
-                                       strerror(-k));
+                return bus_reply_errno(error, k, "discarding %" PRIu64 "+%" PRIu64 " failed: %m", offset, length);
         return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -199,41 +91,28 @@ static int method_discard(sd_bus_message *msg, void *userdata, sd_bus_error *err
 static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
         struct region *r = userdata;
-        struct manager *m = region_manager(r, msg);
         int k;
 
-        k = check_owner(m, r, msg, "release", error);
+        k = bus_check_region_owner(r, msg, "release", error);
         if (k < 0)
                 return k;
         /* Reply first: the object is gone once released. */
         k = sd_bus_reply_method_return(msg, NULL);
-        manager_release_region(m, r, "released by its owner");
+        manager_release_region(r->manager, r, "released by its owner");
         return k;
 }
 
-static int property_get_policy(sd_bus *bus, const char *path, const char *interface, const char *property,
-                               sd_bus_message *reply, void *userdata, sd_bus_error *error)
+static int append_nodes(sd_bus_message *reply, const struct region *r)
 {
-        struct region *r = userdata;
+        int k = sd_bus_message_open_container(reply, 'a', "u");
 
-        return sd_bus_message_append(reply, "s", placement_policy_to_string(r->placement.requested));
+        for (size_t i = 0; k >= 0 && i < r->placement.n_nodes; i++)
+                k = sd_bus_message_append(reply, "u", (uint32_t) r->placement.nodes[i]);
+        return k < 0 ? k : sd_bus_message_close_container(reply);
 }
 
-static int property_get_nodes(sd_bus *bus, const char *path, const char *interface, const char *property,
-                              sd_bus_message *reply, void *userdata, sd_bus_error *error)
+static int append_resident(sd_bus_message *reply, struct region *r, sd_bus_error *error)
 {
-        struct region *r = userdata;
-        uint32_t nodes[r->placement.n_nodes + 1];
-
-        for (size_t i = 0; i < r->placement.n_nodes; i++)
-                nodes[i] = r->placement.nodes[i];
-        return sd_bus_message_append_array(reply, 'u', nodes, r->placement.n_nodes * sizeof(uint32_t));
-}
-
-static int property_get_resident(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                 sd_bus_message *reply, void *userdata, sd_bus_error *error)
-{
-        struct region *r = userdata;
         unsigned n = node_count_max();
         _cleanup_free_ uint64_t *per_node = calloc(n, sizeof(*per_node));
         int k;
@@ -242,29 +121,50 @@ static int property_get_resident(sd_bus *bus, const char *path, const char *inte
                 return -ENOMEM;
         k = region_measure_resident(r, per_node, n);
         if (k < 0)
-                return bus_reply_errno(error, k, "cannot measure residency: %s", strerror(-k));
+                return bus_reply_errno(error, k, "cannot measure residency: %m");
         k = sd_bus_message_open_container(reply, 'a', "(ut)");
+        for (unsigned i = 0; k >= 0 && i < n; i++)
+                if (per_node[i])
+                        k = sd_bus_message_append(reply, "(ut)", (uint32_t) i, per_node[i]);
+        return k < 0 ? k : sd_bus_message_close_container(reply);
+}
+
+/* Every Region property: checked against the reader first (bus-caller.h). */
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+        struct region *r = userdata;
+        int k;
+
+        k = bus_check_region_reader(r, bus, error);
         if (k < 0)
                 return k;
-        for (unsigned i = 0; i < n; i++) {
-                if (!per_node[i])
-                        continue;
-                k = sd_bus_message_append(reply, "(ut)", (uint32_t) i, per_node[i]);
-                if (k < 0)
-                        return k;
-        }
-        return sd_bus_message_close_container(reply);
+        if (streq(property, "Name"))
+                return sd_bus_message_append(reply, "s", r->name);
+        if (streq(property, "Size"))
+                return sd_bus_message_append(reply, "t", r->size);
+        if (streq(property, "Policy"))
+                return sd_bus_message_append(reply, "s", placement_policy_to_string(r->placement.requested));
+        if (streq(property, "Nodes"))
+                return append_nodes(reply, r);
+        if (streq(property, "OwnerUID"))
+                return sd_bus_message_append(reply, "u", (uint32_t) r->owner_uid);
+        if (streq(property, "OwnerPID"))
+                return sd_bus_message_append(reply, "u", (uint32_t) r->owner_pid);
+        if (streq(property, "Resident"))
+                return append_resident(reply, r, error);
+        return -ENOENT;
 }
 
 static const sd_bus_vtable region_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Name", "s", NULL, offsetof(struct region, name), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Size", "t", NULL, offsetof(struct region, size), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Policy", "s", property_get_policy, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Nodes", "au", property_get_nodes, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("OwnerUID", "u", NULL, offsetof(struct region, owner_uid), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("OwnerPID", "u", NULL, offsetof(struct region, owner_pid), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Resident", "a(ut)", property_get_resident, 0, 0),
+        SD_BUS_PROPERTY("Name", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Size", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Policy", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Nodes", "au", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("OwnerUID", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("OwnerPID", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Resident", "a(ut)", property_get, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("Populate", SD_BUS_ARGS("t", offset, "t", length), SD_BUS_NO_RESULT,
                                 method_populate, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Discard", SD_BUS_ARGS("t", offset, "t", length), SD_BUS_NO_RESULT,
@@ -278,11 +178,11 @@ int region_bus_register(struct manager *m)
 {
         int r;
 
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, REGION_PATH_PREFIX, "org.gmem1.Region", region_vtable,
-                                       region_find, m);
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, GMEM_REGION_PATH_PREFIX, GMEM_REGION_INTERFACE,
+                                       region_vtable, region_find, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the Region objects: %m");
-        r = sd_bus_add_node_enumerator(m->bus, NULL, REGION_PATH_PREFIX, region_enumerate, m);
+        r = sd_bus_add_node_enumerator(m->bus, NULL, GMEM_REGION_PATH_PREFIX, region_enumerate, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the Region enumerator: %m");
         return 0;

@@ -23,38 +23,32 @@ int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared
                struct placement *placement, struct region **ret)
 {
         _cleanup_close_ int owned_fd = fd;
-        struct region *r;
+        _cleanup_(placement_done) struct placement owned = TAKE_STRUCT(*placement);
+        _cleanup_(region_freep) struct region *r = NULL;
         void *map;
         int k;
 
-        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (map == MAP_FAILED) {
-                k = negative_errno();
-                placement_done(placement);
-                return k;
-        }
-        k = node_apply_placement(map, size, placement);
-        if (k < 0) {
-                munmap(map, size);
-                placement_done(placement);
-                return k;
-        }
-
         r = calloc(1, sizeof(*r));
-        if (!r || !(r->name = strdup(name))) {
-                free(r);
-                munmap(map, size);
-                placement_done(placement);
+        if (!r)
                 return -ENOMEM;
-        }
-        r->id = id;
-        r->size = size;
-        r->shared = shared;
-        r->placement = *placement;
-        *placement = (struct placement) {};
-        r->fd = TAKE_FD(owned_fd);
+        r->fd = -1;
+        r->name = strdup(name);
+        if (!r->name)
+                return -ENOMEM;
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED)
+                return negative_errno();
         r->map = map;
-        *ret = r;
+        r->size = size;
+        k = node_apply_placement(map, size, &owned);
+        if (k < 0)
+                return k;
+
+        r->id = id;
+        r->shared = shared;
+        r->placement = TAKE_STRUCT(owned);
+        r->fd = TAKE_FD(owned_fd);
+        *ret = TAKE_PTR(r);
         return 0;
 }
 
@@ -66,6 +60,7 @@ void region_free(struct region *r)
                 munmap(r->map, r->size);
         safe_close(r->fd);
         placement_done(&r->placement);
+        free(r->owner_bus_name);
         free(r->name);
         free(r);
 }

@@ -8,9 +8,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "macro.h"
 #include "placement.h"
 
+struct manager;
+struct client;
+
 struct region {
+        struct manager *manager; /* the registry holding it; NULL until registered */
         uint64_t id;
         char *name;
         uint64_t size;
@@ -24,7 +29,12 @@ struct region {
         int fd;    /* the daemon's reference to the guest_memfd */
         void *map; /* MAP_SHARED mapping of the whole fd, where mbind() applies */
 
-        void *owner_client; /* the bus layer's client whose connection it dies with; NULL if persistent */
+        /* Not persistent: the owner's bus connection, which it dies with
+         * (bus-caller.c), and that connection's unique name, kept in the fd
+         * store so that a restarted gmemd finds the connection again. */
+        struct client *owner;
+        char *owner_bus_name;
+        bool stored; /* in systemd's fd store (fdstore.c) */
 
         /* Population on worker threads (populate.c): while jobs > 0 the region
          * is only freed by the last job's completion, and released tells the
@@ -42,6 +52,7 @@ struct region {
 int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared,
                struct placement *placement, struct region **ret);
 void region_free(struct region *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct region *, region_free);
 
 /* Check that [offset, offset + length) is page-aligned and inside the region;
  * -EINVAL with a message for a person otherwise. */

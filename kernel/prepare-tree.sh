@@ -16,8 +16,8 @@ set -euo pipefail
 force=0
 for arg; do
 	case $arg in
-	--force) force=1 ;;
 	--print-tree) echo "$GMEM_KERNEL_TREE"; exit 0 ;;
+	--force) force=1 ;;
 	-h|--help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) gmem_die "unknown argument: $arg" ;;
 	esac

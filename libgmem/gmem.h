@@ -118,6 +118,9 @@ const char *gmem_policy_to_string(gmem_policy policy);
  *
  * Lifetime: unless gmem_options_set_persist(), the daemon keeps the region
  * only as long as @client's bus connection lives (see gmem_client_unref()).
+ * A restart of gmemd does not end it: the daemon takes the region back from
+ * systemd's file descriptor store, under the same path, and the handle keeps
+ * working.
  * When @vm_fd is not a KVM VM or @size is not a positive multiple of the
  * page size, no guest_memfd is made and the daemon's named error is
  * returned (-ENOTTY, -EINVAL). A kernel whose guest_memfd cannot be mmap()ed

@@ -6,12 +6,9 @@
 #include <stdbool.h>
 #include <systemd/sd-bus.h>
 
+#include "bus-contract.h"
 #include "gmem.h"
 
-#define GMEM_BUS_SERVICE "org.gmem1"
-#define GMEM_MANAGER_PATH "/org/gmem1"
-#define GMEM_MANAGER_INTERFACE "org.gmem1.Manager"
-#define GMEM_REGION_INTERFACE "org.gmem1.Region"
 
 struct gmem_client {
         unsigned n_ref;

@@ -54,65 +54,43 @@ static int create_guest_memfd(gmem_client *client, int vm_fd, uint64_t size, boo
         return 0;
 }
 
-static int append_option(sd_bus_message *m, const char *key, const char *type, const void *value)
-{
-        int r;
-
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "s", key);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'v', type);
-        if (r < 0)
-                return r;
-        switch (type[0]) {
-        case 's':
-                r = sd_bus_message_append(m, "s", (const char *) value);
-                break;
-        case 'b':
-                r = sd_bus_message_append(m, "b", (int) *(const bool *) value);
-                break;
-        case 'h':
-                r = sd_bus_message_append(m, "h", *(const int *) value);
-                break;
-        default:
-                r = -EINVAL;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
-}
-
 static int append_nodes(sd_bus_message *m, const unsigned *nodes, size_t n)
 {
-        _cleanup_free_ uint32_t *array = calloc(n ? n : 1, sizeof(uint32_t));
-        int r;
+        _cleanup_free_ uint32_t *array = calloc(n ?: 1, sizeof(uint32_t));
 
         if (!array)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 array[i] = nodes[i];
+        return sd_bus_message_append_array(m, 'u', array, n * sizeof(uint32_t));
+}
+
+/* One {sv} entry: @value points at a string for "s", a bool for "b", an int
+ * for "h" and the gmem_options (its node list) for "au". */
+static int append_option(sd_bus_message *m, enum gmem_create_option option, const void *value)
+{
+        const char *signature = gmem_create_options[option].signature;
+        const gmem_options *o = value;
+        int r;
+
         r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", gmem_create_options[option].key);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', signature);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(m, "s", "nodes");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'v', "au");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append_array(m, 'u', array, n * sizeof(uint32_t));
-        if (r < 0)
-                return r;
-        r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
+        if (streq(signature, "s"))
+                r = sd_bus_message_append(m, "s", (const char *) value);
+        else if (streq(signature, "b"))
+                r = sd_bus_message_append(m, "b", (int) *(const bool *) value);
+        else if (streq(signature, "h"))
+                r = sd_bus_message_append(m, "h", *(const int *) value);
+        else
+                r = append_nodes(m, o->nodes, o->n_nodes);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
 static int append_options(sd_bus_message *m, const gmem_options *o, int memfd)
@@ -120,33 +98,23 @@ static int append_options(sd_bus_message *m, const gmem_options *o, int memfd)
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        if (o->name) {
-                r = append_option(m, "name", "s", o->name);
-                if (r < 0)
-                        return r;
-        }
-        r = append_option(m, "policy", "s", gmem_policy_to_string(o->policy));
-        if (r < 0)
-                return r;
-        if (o->n_nodes > 0) {
-                r = append_nodes(m, o->nodes, o->n_nodes);
-                if (r < 0)
-                        return r;
-        }
-        if (o->numa_page_tables && (r = append_option(m, "numa_page_tables", "b", &o->numa_page_tables)) < 0)
-                return r;
-        if ((r = append_option(m, "populate", "b", &o->populate)) < 0 ||
-            (r = append_option(m, "shared", "b", &o->shared)) < 0 ||
-            (r = append_option(m, "persist", "b", &o->persist)) < 0)
-                return r;
-        if (memfd >= 0) {
-                r = append_option(m, "memfd", "h", &memfd);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(m);
+        if (r >= 0 && o->name)
+                r = append_option(m, GMEM_OPTION_NAME, o->name);
+        if (r >= 0)
+                r = append_option(m, GMEM_OPTION_POLICY, gmem_policy_to_string(o->policy));
+        if (r >= 0 && o->n_nodes > 0)
+                r = append_option(m, GMEM_OPTION_NODES, o);
+        if (r >= 0 && o->numa_page_tables)
+                r = append_option(m, GMEM_OPTION_NUMA_PAGE_TABLES, &o->numa_page_tables);
+        if (r >= 0)
+                r = append_option(m, GMEM_OPTION_POPULATE, &o->populate);
+        if (r >= 0)
+                r = append_option(m, GMEM_OPTION_SHARED, &o->shared);
+        if (r >= 0)
+                r = append_option(m, GMEM_OPTION_PERSIST, &o->persist);
+        if (r >= 0 && memfd >= 0)
+                r = append_option(m, GMEM_OPTION_MEMFD, &memfd);
+        return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
 static int call_create_region(gmem_client *client, int vm_fd, uint64_t size, const gmem_options *o, int memfd,
@@ -156,7 +124,7 @@ static int call_create_region(gmem_client *client, int vm_fd, uint64_t size, con
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(client->bus, &m, GMEM_BUS_SERVICE, GMEM_MANAGER_PATH,
+        r = sd_bus_message_new_method_call(client->bus, &m, GMEM_BUS_NAME, GMEM_MANAGER_PATH,
                                            GMEM_MANAGER_INTERFACE, "CreateRegion");
         if (r < 0)
                 return client_local_error(client, r, "cannot build the CreateRegion call: %s", strerror(-r));
@@ -171,17 +139,58 @@ static int call_create_region(gmem_client *client, int vm_fd, uint64_t size, con
         return 0;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(gmem_region *, gmem_region_unref);
+
+/* The handle for CreateRegion's reply (o region, h memfd). */
+static int region_from_reply(gmem_client *client, sd_bus_message *reply, uint64_t size, gmem_region **ret)
+{
+        _cleanup_(gmem_region_unrefp) gmem_region *region = NULL;
+        const char *path;
+        int fd, r;
+
+        r = sd_bus_message_read(reply, "oh", &path, &fd);
+        if (r < 0)
+                return client_local_error(client, r, "cannot read the CreateRegion reply: %s", strerror(-r));
+        region = calloc(1, sizeof(*region));
+        if (!region)
+                return client_local_error(client, -ENOMEM, "out of memory");
+        *region = (gmem_region) { .n_ref = 1, .size = size, .fd = -1, .client = gmem_client_ref(client) };
+        region->path = strdup(path);
+        /* The reply owns its fd; keep our own copy of it. */
+        region->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (!region->path || region->fd < 0) {
+                r = region->fd < 0 ? negative_errno() : -ENOMEM;
+                return client_local_error(client, r, "cannot keep the region's fd: %s", strerror(-r));
+        }
+        *ret = TAKE_PTR(region);
+        return 0;
+}
+
+/* KVM takes VM ioctls only from the VM's own process, so the VMM side
+ * enables what gmemd agreed the kernel supports; the region goes if it fails. */
+static int enable_numa_page_tables(gmem_region *region, int vm_fd)
+{
+        struct kvm_enable_cap cap = { .cap = KVM_CAP_NUMA_AWARE_PAGE_TABLES };
+        int r;
+
+        if (ioctl(vm_fd, KVM_ENABLE_CAP, &cap) >= 0)
+                return 0;
+        r = negative_errno();
+        (void) gmem_region_release(region);
+        return client_local_error(region->client, r, "KVM_ENABLE_CAP(KVM_CAP_NUMA_AWARE_PAGE_TABLES) failed: %s%s",
+                                  strerror(-r), r == -EINVAL ? " (it must come before the VM's first vCPU)" : "");
+}
+
 _public_ int gmem_region_create(gmem_client *client, int vm_fd, uint64_t size, const gmem_options *options,
                                 gmem_region **ret)
 {
         static const gmem_options defaults = { .policy = GMEM_POLICY_DEFAULT, .shared = true };
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(gmem_region_unrefp) gmem_region *region = NULL;
         _cleanup_close_ int memfd = -1;
         uint64_t page = (uint64_t) sysconf(_SC_PAGESIZE);
-        const char *path;
-        gmem_region *region;
         char what[128];
-        int fd, r;
+        int r;
 
         if (!client || !ret)
                 return -EINVAL;
@@ -198,47 +207,14 @@ _public_ int gmem_region_create(gmem_client *client, int vm_fd, uint64_t size, c
                 if (r < 0)
                         return r;
         }
-
         r = call_create_region(client, vm_fd, size, options, memfd, &reply);
+        if (r >= 0)
+                r = region_from_reply(client, reply, size, &region);
+        if (r >= 0 && options->numa_page_tables)
+                r = enable_numa_page_tables(region, vm_fd);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(reply, "oh", &path, &fd);
-        if (r < 0)
-                return client_local_error(client, r, "cannot read the CreateRegion reply: %s", strerror(-r));
-
-        region = calloc(1, sizeof(*region));
-        if (!region)
-                return client_local_error(client, -ENOMEM, "out of memory");
-        region->n_ref = 1;
-        region->size = size;
-        region->path = strdup(path);
-        /* The reply owns its fd; keep our own copy of it. */
-        region->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (!region->path || region->fd < 0) {
-                r = region->fd < 0 ? negative_errno() : -ENOMEM;
-                free(region->path);
-                safe_close(region->fd);
-                free(region);
-                return client_local_error(client, r, "cannot keep the region's fd: %s", strerror(-r));
-        }
-        region->client = gmem_client_ref(client);
-
-        /* KVM takes VM ioctls only from the VM's own process, so the VMM
-         * side enables what gmemd agreed the kernel supports. */
-        if (options->numa_page_tables) {
-                struct kvm_enable_cap cap = { .cap = KVM_CAP_NUMA_AWARE_PAGE_TABLES };
-
-                if (ioctl(vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
-                        r = negative_errno();
-                        (void) gmem_region_release(region);
-                        gmem_region_unref(region);
-                        return client_local_error(client, r,
-                                                  "KVM_ENABLE_CAP(KVM_CAP_NUMA_AWARE_PAGE_TABLES) failed: %s%s",
-                                                  strerror(-r), r == -EINVAL ? " (it must come before the VM's "
-                                                  "first vCPU)" : "");
-                }
-        }
-        *ret = region;
+        *ret = TAKE_PTR(region);
         return 0;
 }
 
@@ -284,7 +260,7 @@ static int region_call(gmem_region *region, const char *method, uint64_t timeout
         int r;
 
         client_clear_error(client);
-        r = sd_bus_message_new_method_call(client->bus, &m, GMEM_BUS_SERVICE, region->path,
+        r = sd_bus_message_new_method_call(client->bus, &m, GMEM_BUS_NAME, region->path,
                                            GMEM_REGION_INTERFACE, method);
         if (r >= 0 && types) {
                 va_start(ap, types);
@@ -331,7 +307,7 @@ _public_ int gmem_region_get_resident(gmem_region *region, gmem_node_bytes **ret
                 return -EINVAL;
         client = region->client;
         client_clear_error(client);
-        r = sd_bus_get_property(client->bus, GMEM_BUS_SERVICE, region->path, GMEM_REGION_INTERFACE, "Resident",
+        r = sd_bus_get_property(client->bus, GMEM_BUS_NAME, region->path, GMEM_REGION_INTERFACE, "Resident",
                                 &error, &reply, "a(ut)");
         if (r < 0)
                 return client_bus_error(client, &error, r);

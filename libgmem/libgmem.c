@@ -39,9 +39,6 @@ int client_bus_error(gmem_client *client, const sd_bus_error *error, int r)
                         r = -sd_bus_error_get_errno(error);
                 if (r >= 0)
                         r = -EIO;
-                /* A released region's object is gone: that is "not found". */
-                if (sd_bus_error_has_name(error, SD_BUS_ERROR_UNKNOWN_OBJECT))
-                        r = -ENOENT;
                 return client_set_error(client, r, error->name, error->message);
         }
         if (r >= 0)
@@ -154,36 +151,23 @@ _public_ int gmem_client_get_version(gmem_client *client, char **ret)
         if (!client || !ret)
                 return -EINVAL;
         client_clear_error(client);
-        r = sd_bus_get_property_string(client->bus, GMEM_BUS_SERVICE, GMEM_MANAGER_PATH,
+        r = sd_bus_get_property_string(client->bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH,
                                        GMEM_MANAGER_INTERFACE, "Version", &error, ret);
         return r < 0 ? client_bus_error(client, &error, r) : 0;
 }
 
 /* --- policies and options -------------------------------------------------- */
 
-static const char *const policy_names[] = {
-        [GMEM_POLICY_DEFAULT] = "default",
-        [GMEM_POLICY_BIND] = "bind",
-        [GMEM_POLICY_PREFERRED] = "preferred",
-        [GMEM_POLICY_INTERLEAVE] = "interleave",
-        [GMEM_POLICY_AUTO] = "auto",
-};
+_Static_assert(GMEM_POLICY_AUTO + 1 == GMEM_N_POLICIES, "gmem_policy and the bus contract's names differ");
 
 _public_ int gmem_policy_from_string(const char *s)
 {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < ELEMENTSOF(policy_names); i++)
-                if (streq(s, policy_names[i]))
-                        return (int) i;
-        return -EINVAL;
+        return gmem_policy_from_name(s);
 }
 
 _public_ const char *gmem_policy_to_string(gmem_policy policy)
 {
-        if ((unsigned) policy >= ELEMENTSOF(policy_names))
-                return NULL;
-        return policy_names[policy];
+        return gmem_policy_name((unsigned) policy);
 }
 
 _public_ int gmem_options_new(gmem_options **ret)
@@ -365,7 +349,7 @@ _public_ int gmem_client_list_regions(gmem_client *client, gmem_region_info **re
         if (!client || !ret || !n_ret)
                 return -EINVAL;
         client_clear_error(client);
-        r = sd_bus_call_method(client->bus, GMEM_BUS_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
+        r = sd_bus_call_method(client->bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
                                "ListRegions", &error, &reply, NULL);
         if (r < 0)
                 return client_bus_error(client, &error, r);
@@ -386,7 +370,7 @@ _public_ int gmem_client_get_nodes(gmem_client *client, gmem_node_info **ret, si
         if (!client || !ret || !n_ret)
                 return -EINVAL;
         client_clear_error(client);
-        r = sd_bus_call_method(client->bus, GMEM_BUS_SERVICE, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
+        r = sd_bus_call_method(client->bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
                                "GetNodes", &error, &reply, NULL);
         if (r < 0)
                 return client_bus_error(client, &error, r);

@@ -100,10 +100,10 @@ while read -r key type; do
                 fail "KernelFeatures key '$key' (type $type) is not in its table"
 done < "$work/features"
 
-# CreateRegion options, from the daemon's option table, as "| `key` | `type` |".
-grep -o '{ "[a-z]*", "[a-z{}]*" }' "$src/daemon/manager-dbus.c" |
+# CreateRegion options, from the contract's option table, as "| `key` | `type` |".
+grep -o '{ "[a-z_]*", "[a-z{}]*" }' "$src/common/bus-contract.c" |
         sed 's/^{ "\([^"]*\)", "\([^"]*\)" }$/\1 \2/' > "$work/options"
-[ -s "$work/options" ] || fail "found no option table in daemon/manager-dbus.c"
+[ -s "$work/options" ] || fail "found no option table in common/bus-contract.c"
 while read -r key type; do
         grep -qF "| \`$key\` | \`$type\` |" "$doc" ||
                 fail "CreateRegion option '$key' (type $type) is not in the options table"

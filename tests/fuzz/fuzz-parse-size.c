@@ -9,7 +9,7 @@
 #include "macro.h"
 #include "util.h"
 
-static void fail(const char *what, const char *input)
+_noreturn_ static void fail(const char *what, const char *input)
 {
         fprintf(stderr, "%s for input \"%s\"\n", what, input);
         abort();

@@ -121,13 +121,74 @@ static int open_notify_socket(const char *path)
         return fd;
 }
 
+/* Keep or drop what a FDSTORE=1 or FDSTOREREMOVE=1 message names. */
+static void fdstore_apply(struct test_env *e, const char *text, const int *fds, size_t n_fds)
+{
+        const char *name = strstr(text, "FDNAME=");
+        char fdname[256] = "";
+        size_t kept = 0;
+
+        if (name)
+                snprintf(fdname, sizeof(fdname), "%.*s", (int) strcspn(name + 7, "\n"), name + 7);
+        if (e->fd_store && strstr(text, "FDSTORE=1"))
+                for (; kept < n_fds && e->n_store < TEST_FDSTORE_MAX; kept++) {
+                        e->store[e->n_store].fd = fds[kept];
+                        snprintf(e->store[e->n_store++].name, sizeof(e->store[0].name), "%s", fdname);
+                }
+        for (size_t i = 0; e->fd_store && strstr(text, "FDSTOREREMOVE=1") && i < e->n_store;) {
+                if (streq(e->store[i].name, fdname)) {
+                        safe_close(e->store[i].fd);
+                        e->store[i] = e->store[--e->n_store];
+                } else
+                        i++;
+        }
+        for (size_t i = kept; i < n_fds; i++)
+                safe_close(fds[i]);
+}
+
+/* One notification, with the fds it carries: 1 if READY=1, 0 if another,
+ * -EAGAIN when none is waiting. */
+static int handle_notify(struct test_env *e, int notify_fd)
+{
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * 16)];
+        } control;
+        char text[4096];
+        struct iovec iov = { .iov_base = text, .iov_len = sizeof(text) - 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+                             .msg_controllen = sizeof(control) };
+        int fds[16];
+        size_t n_fds = 0;
+        ssize_t n;
+
+        n = recvmsg(notify_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0)
+                return negative_errno();
+        text[n] = '\0';
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) && n_fds < 16; i++)
+                                memcpy(&fds[n_fds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        fdstore_apply(e, text, fds, n_fds);
+        return strstr(text, "READY=1") ? 1 : 0;
+}
+
+int test_env_fdstore_sync(struct test_env *e)
+{
+        int k;
+
+        while ((k = handle_notify(e, e->notify_fd)) >= 0)
+                ;
+        return k == -EAGAIN ? 0 : k;
+}
+
 static int wait_ready(struct test_env *e, int notify_fd)
 {
         struct pollfd p[2] = {
                 { .fd = notify_fd, .events = POLLIN },
                 { .fd = e->daemon_pidfd, .events = POLLIN },
         };
-        char buf[4096];
 
         for (;;) {
                 int k = poll(p, 2, READY_TIMEOUT_MS);
@@ -139,13 +200,11 @@ static int wait_ready(struct test_env *e, int notify_fd)
                         return -ETIMEDOUT;
                 }
                 if (p[0].revents & POLLIN) {
-                        ssize_t n = recv(notify_fd, buf, sizeof(buf) - 1, 0);
-
-                        if (n < 0)
-                                return negative_errno();
-                        buf[n] = '\0';
-                        if (strstr(buf, "READY=1"))
+                        k = handle_notify(e, notify_fd);
+                        if (k > 0)
                                 return 0;
+                        if (k < 0 && k != -EAGAIN)
+                                return k;
                 }
                 if (p[1].revents & POLLIN) {
                         fprintf(stderr, "harness: gmemd exited before it was ready\n");
@@ -154,19 +213,36 @@ static int wait_ready(struct test_env *e, int notify_fd)
         }
 }
 
-static int start_daemon(struct test_env *e, const struct test_env_options *o)
+/* In the child: the stored fds at 3, 4, ... as $LISTEN_FDS says. */
+static void pass_stored_fds(struct test_env *e)
+{
+        int moved[TEST_FDSTORE_MAX];
+        char names[TEST_FDSTORE_MAX * 257] = "", number[32];
+        int first = 3 + (int) e->n_store;
+
+        if (e->n_store == 0)
+                return;
+        for (size_t i = 0; i < e->n_store; i++)
+                moved[i] = fcntl(e->store[i].fd, F_DUPFD, first);
+        for (size_t i = 0; i < e->n_store; i++) {
+                dup2(moved[i], 3 + (int) i);
+                close(moved[i]);
+                strcat(names, i ? ":" : "");
+                strcat(names, e->store[i].name);
+        }
+        snprintf(number, sizeof(number), "%zu", e->n_store);
+        setenv("LISTEN_FDS", number, 1);
+        setenv("LISTEN_FDNAMES", names, 1);
+        snprintf(number, sizeof(number), "%d", (int) getpid());
+        setenv("LISTEN_PID", number, 1);
+}
+
+static int spawn_daemon(struct test_env *e, int notify_fd)
 {
         char config[512], notify[512];
-        _cleanup_close_ int notify_fd = -1;
 
         snprintf(config, sizeof(config), "%s/gmemd.json", e->dir);
-        if (write_file(config, o->daemon_config ?: "{ \"allowed_group\": \"65534\", \"log_level\": \"debug\" }") < 0)
-                return negative_errno();
         snprintf(notify, sizeof(notify), "%s/notify", e->dir);
-        notify_fd = open_notify_socket(notify);
-        if (notify_fd < 0)
-                return notify_fd;
-
         e->daemon_pid = fork();
         if (e->daemon_pid < 0)
                 return negative_errno();
@@ -174,6 +250,7 @@ static int start_daemon(struct test_env *e, const struct test_env_options *o)
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 char bus_arg[400], config_arg[600];
 
+                pass_stored_fds(e);
                 setenv("NOTIFY_SOCKET", notify, 1);
                 snprintf(bus_arg, sizeof(bus_arg), "--bus=%s", e->address);
                 snprintf(config_arg, sizeof(config_arg), "--config=%s", config);
@@ -186,13 +263,81 @@ static int start_daemon(struct test_env *e, const struct test_env_options *o)
         return wait_ready(e, notify_fd);
 }
 
+int test_env_stop_daemon(struct test_env *e, int sig)
+{
+        int status;
+
+        if (!e->fd_store)
+                return -EINVAL;
+        kill(e->daemon_pid, sig);
+        if (waitpid(e->daemon_pid, &status, 0) < 0)
+                return negative_errno();
+        e->daemon_pidfd = safe_close(e->daemon_pidfd);
+        if (sig == SIGKILL ? !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL
+                           : !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "harness: gmemd ended badly on signal %d (status 0x%x)\n", sig, status);
+                return -ECHILD;
+        }
+        e->daemon_pid = 0;
+        /* What it sent before it ended is queued on the socket still. */
+        return test_env_fdstore_sync(e);
+}
+
+int test_env_start_daemon_again(struct test_env *e)
+{
+        return e->fd_store ? spawn_daemon(e, e->notify_fd) : -EINVAL;
+}
+
+int test_env_restart_daemon(struct test_env *e, int sig)
+{
+        int r = test_env_stop_daemon(e, sig);
+
+        return r < 0 ? r : test_env_start_daemon_again(e);
+}
+
+int test_env_fdstore_metadata(struct test_env *e, const char *fdname, char *buf, size_t size)
+{
+        for (size_t i = 0; i < e->n_store; i++) {
+                ssize_t n;
+
+                if (!streq(e->store[i].name, fdname) || fd_is_guest_memfd(e->store[i].fd))
+                        continue;
+                n = pread(e->store[i].fd, buf, size - 1, 0);
+                if (n < 0)
+                        return negative_errno();
+                buf[n] = '\0';
+                return 0;
+        }
+        return -ENOENT;
+}
+
+static int start_daemon(struct test_env *e, const struct test_env_options *o)
+{
+        char config[512], notify[512];
+        _cleanup_close_ int notify_fd = -1;
+        int r;
+
+        snprintf(config, sizeof(config), "%s/gmemd.json", e->dir);
+        if (write_file(config, o->daemon_config ?: "{ \"allowed_group\": \"65534\", \"log_level\": \"debug\" }") < 0)
+                return negative_errno();
+        snprintf(notify, sizeof(notify), "%s/notify", e->dir);
+        notify_fd = open_notify_socket(notify);
+        if (notify_fd < 0)
+                return notify_fd;
+        r = spawn_daemon(e, notify_fd);
+        /* Without the fd store, gmemd's later notifications go nowhere. */
+        if (e->fd_store)
+                e->notify_fd = TAKE_FD(notify_fd);
+        return r;
+}
+
 int test_env_start(struct test_env *e, const struct test_env_options *o)
 {
         static const struct test_env_options defaults = {};
         int r;
 
-        *e = (struct test_env) { .daemon_pidfd = -1 };
         o = o ?: &defaults;
+        *e = (struct test_env) { .daemon_pidfd = -1, .notify_fd = -1, .fd_store = o->fd_store };
         snprintf(e->dir, sizeof(e->dir), "%s/gmem-test-XXXXXX", env_or("TMPDIR", "/tmp"));
         if (!mkdtemp(e->dir))
                 return negative_errno();
@@ -280,6 +425,10 @@ int test_env_stop(struct test_env *e)
         char cmd[300];
 
         safe_close(e->daemon_pidfd);
+        safe_close(e->notify_fd);
+        for (size_t i = 0; i < e->n_store; i++)
+                safe_close(e->store[i].fd);
+        e->n_store = 0;
         stop_child(e->bus_pid, "dbus-daemon");
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
         if (e->dir[0] && system(cmd) != 0)

@@ -12,12 +12,25 @@
 /* ASSERT() and ASSERT_OK(), shared with the unit tests. */
 #include "../unit/unit.h"
 
+#define TEST_FDSTORE_MAX 256
+
+/* One fd gmemd put into the fd store the harness plays (FDSTORE=1). */
+struct test_fdstore_entry {
+        int fd;
+        char name[256];
+};
+
 struct test_env {
         char dir[256];
         char address[320];
         pid_t bus_pid;
         pid_t daemon_pid;
         int daemon_pidfd;
+        /* With fd_store: gmemd's NOTIFY_SOCKET stays open, and what it stores. */
+        bool fd_store;
+        int notify_fd;
+        struct test_fdstore_entry store[TEST_FDSTORE_MAX];
+        size_t n_store;
 };
 
 struct test_env_options {
@@ -29,6 +42,11 @@ struct test_env_options {
         bool open_policy;
         /* Do not start gmemd (only the bus). */
         bool no_daemon;
+        /* Play systemd's fd store as the service manager does: keep gmemd's
+         * NOTIFY_SOCKET, keep the fds it sends with FDSTORE=1 under their
+         * FDNAME, drop them on FDSTOREREMOVE=1, and pass them to a restarted
+         * gmemd with $LISTEN_FDS, $LISTEN_FDNAMES and $LISTEN_PID. */
+        bool fd_store;
 };
 
 /* Both return 0 or a negative errno, printing why on stderr. */
@@ -36,6 +54,16 @@ int test_env_start(struct test_env *e, const struct test_env_options *o);
 /* SIGTERM gmemd and the bus; fails if gmemd had died or did not exit 0. */
 int test_env_stop(struct test_env *e);
 bool test_env_daemon_alive(struct test_env *e);
+/* With fd_store: take in every message gmemd has sent so far. */
+int test_env_fdstore_sync(struct test_env *e);
+/* With fd_store: stop gmemd with @sig (SIGTERM: it must exit 0; SIGKILL),
+ * then start it again with the fd store's contents, until READY=1. */
+int test_env_restart_daemon(struct test_env *e, int sig);
+/* The two halves of that, for what a test does while gmemd is down. */
+int test_env_stop_daemon(struct test_env *e, int sig);
+int test_env_start_daemon_again(struct test_env *e);
+/* The metadata text stored under @fdname (the fd that is not a guest_memfd). */
+int test_env_fdstore_metadata(struct test_env *e, const char *fdname, char *buf, size_t size);
 /* Open fds of gmemd, and its mappings of guest_memfds, to prove nothing leaked. */
 int test_env_daemon_fds(struct test_env *e);
 int test_env_daemon_mappings(struct test_env *e);

@@ -454,7 +454,7 @@ static void test_lifecycle(struct test_env *e, sd_bus *bus)
         ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Release", &error, NULL, NULL));
         ASSERT(count_regions(bus) == 0);
         expect_error(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Release", &error, NULL, NULL),
-                     &error, SD_BUS_ERROR_UNKNOWN_OBJECT, "Release of a released region");
+                     &error, GMEM_ERROR_NOT_FOUND, "Release of a released region");
         ASSERT(test_env_daemon_alive(e));
         printf("ok: lifecycle (create, properties, populate, discard, resident, release)\n");
 }

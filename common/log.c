@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Minimal leveled logger for gmemd: one line per message on stderr with a
- * syslog priority prefix, so journald keeps the level. */
+/* Leveled logging for gmemd and gmemctl: one line per message on stderr,
+ * with a syslog priority prefix (journald keeps the level) or a program name. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include "util.h"
 
 static int max_level = LOG_INFO;
+static const char *program;
 
 static const char *const level_names[] = {
         [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
@@ -21,6 +22,11 @@ static const char *const level_names[] = {
 void log_set_max_level(int level)
 {
         max_level = level;
+}
+
+void log_set_program(const char *name)
+{
+        program = name;
 }
 
 int log_get_max_level(void)
@@ -57,7 +63,10 @@ int log_internal(int level, int error, const char *fmt, ...)
                 va_start(ap, fmt);
                 vsnprintf(buf, sizeof(buf), fmt, ap);
                 va_end(ap);
-                fprintf(stderr, "<%d>%s\n", level, buf);
+                if (program)
+                        fprintf(stderr, "%s: %s\n", program, buf);
+                else
+                        fprintf(stderr, "<%d>%s\n", level, buf);
                 errno = saved;
         }
         return -error;

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* gmemd's logging: syslog levels with <N> prefixes on stderr, which the
- * journal parses, and the log_*_errno() helpers that return what they log. */
+/* The one logging dialect of gmemd and gmemctl: syslog levels, a message
+ * per line on stderr, and log_*_errno() helpers that return the error they
+ * log and make %m print it. gmemd writes "<N>message" (the journal keeps the
+ * level); a tool that called log_set_program("gmemctl") writes
+ * "gmemctl: message". libgmem does not log: it records errors per client. */
 #pragma once
 
 #include <syslog.h>
@@ -11,6 +14,8 @@ void log_set_max_level(int level);
 int log_get_max_level(void);
 int log_level_from_string(const char *s);
 const char *log_level_to_string(int level);
+/* Prefix every line with "@program: " instead of the "<N>" level. */
+void log_set_program(const char *program);
 
 /* Always returns -abs(error) (or 0 when error is 0), so that
  * "return log_error_errno(r, ...)" works. %m prints strerror(error). */
@@ -25,3 +30,5 @@ int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
 #define log_debug_errno(e, ...) log_internal(LOG_DEBUG, e, __VA_ARGS__)
 #define log_warning_errno(e, ...) log_internal(LOG_WARNING, e, __VA_ARGS__)
 #define log_error_errno(e, ...) log_internal(LOG_ERR, e, __VA_ARGS__)
+/* Out of memory, the message every caller would write. */
+#define log_oom() log_error_errno(-ENOMEM, "Out of memory")
