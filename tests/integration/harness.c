@@ -273,6 +273,20 @@ static int stop_child(pid_t pid, const char *name)
         return 0;
 }
 
+int test_env_stop_daemon(struct test_env *e)
+{
+        bool alive = test_env_daemon_alive(e);
+        int r = stop_child(e->daemon_pid, "gmemd");
+
+        e->daemon_pid = 0;
+        e->daemon_pidfd = safe_close(e->daemon_pidfd);
+        if (!alive) {
+                fprintf(stderr, "harness: gmemd had died during the test\n");
+                return -ECHILD;
+        }
+        return r;
+}
+
 int test_env_stop(struct test_env *e)
 {
         bool alive = e->daemon_pid <= 0 || test_env_daemon_alive(e);

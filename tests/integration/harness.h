@@ -35,6 +35,9 @@ struct test_env_options {
 int test_env_start(struct test_env *e, const struct test_env_options *o);
 /* SIGTERM gmemd and the bus; fails if gmemd had died or did not exit 0. */
 int test_env_stop(struct test_env *e);
+/* SIGTERM gmemd alone, and check it exited 0; the bus stays, so what gmemd
+ * sent on its way out can still be read. */
+int test_env_stop_daemon(struct test_env *e);
 bool test_env_daemon_alive(struct test_env *e);
 /* Open fds of gmemd, and its mappings of guest_memfds, to prove nothing leaked. */
 int test_env_daemon_fds(struct test_env *e);
