@@ -31,8 +31,14 @@ static void locate_pages(int fd, uint64_t size, uint64_t per_node[MAX_NODES])
         _cleanup_free_ void **pages = calloc(n, sizeof(void *));
         _cleanup_free_ int *status = calloc(n, sizeof(int));
 
-        ASSERT(map != MAP_FAILED && pages && status);
-        /* The daemon populated every page: this maps them, it allocates nothing. */
+        _cleanup_free_ unsigned char *vec = calloc(n, 1);
+
+        ASSERT(map != MAP_FAILED && pages && status && vec);
+        /* gmemd populated every page, before we touch any: all are in memory.
+         * Only then map them for move_pages(), which allocates nothing now. */
+        ASSERT_OK(mincore(map, size, vec));
+        for (size_t i = 0; i < n; i++)
+                ASSERT(vec[i] & 1);
         ASSERT_OK(madvise(map, size, MADV_POPULATE_READ));
         for (size_t i = 0; i < n; i++)
                 pages[i] = map + i * page;
