@@ -255,16 +255,23 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 void signal_count_watch(sd_bus *bus, struct signal_count *s, const char *member)
 {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        /* Signals gmemd sent before its last reply to us are queued by now:
-         * dispatch them first, so only later ones are counted. */
+        ASSERT_OK(sd_bus_match_signal(bus, &s->slot, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", member, on_signal,
+                                      s));
+        /* gmemd may emit a signal right after a reply (Release does): any it
+         * sent before answering this Ping is queued once the answer is here,
+         * and is dispatched now, before counting starts. */
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", "/org/gmem1", "org.freedesktop.DBus.Peer", "Ping", &error, NULL,
+                                     NULL));
         do
                 r = sd_bus_process(bus, NULL);
         while (r > 0);
         ASSERT_OK(r);
-        ASSERT_OK(sd_bus_match_signal(bus, &s->slot, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", member, on_signal,
-                                      s));
+        free(s->last);
+        s->last = NULL;
+        s->count = 0;
 }
 
 struct signal_wait {

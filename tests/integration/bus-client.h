@@ -86,8 +86,8 @@ struct signal_count {
         char *last;
         sd_bus_slot *slot;
 };
-/* Count @member from now on (signals gmemd sent before its last reply are not
- * counted); signal_count_done() stops it. */
+/* Count @member from now on (not what gmemd sent before this call);
+ * signal_count_done() stops it. */
 void signal_count_watch(sd_bus *bus, struct signal_count *s, const char *member);
 void signal_count_wait(sd_bus *bus, const struct signal_count *s, unsigned want);
 void signal_count_done(struct signal_count *s);

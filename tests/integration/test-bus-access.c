@@ -189,6 +189,7 @@ static void test_quota(void)
         ASSERT_OK(create(bus, vm, 2 * MIB, o3, 1, &error, &p3));
         printf("ok: a region that brings the uid exactly to max_bytes_per_user is allowed\n");
         region_release(bus, p3);
+        free(p3);
         ASSERT_OK(create(bus, vm, 1 * MIB, o4, 1, &error, &p3));
         /* 2 regions, 3 MiB: a third of 1 MiB fits the bytes, not the count. */
         expect_create_error_says(&e, bus, vm, 1 * MIB, o5, 1, GMEM_ERROR_QUOTA_EXCEEDED, "regions, the limit",

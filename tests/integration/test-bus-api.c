@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -136,6 +138,16 @@ static void test_bad_inputs(struct test_env *e, sd_bus *bus)
                 region_release(bus, p64);
                 printf("ok: a 64-character name is accepted\n");
         }
+        {
+                _cleanup_close_ int unmappable = make_gmem_flags(vm, 2 * MIB, 0);
+                const struct opt o[] = { { .key = "memfd", .sig = "h", .h = unmappable } };
+                expect_create_error_says(e, bus, vm, 2 * MIB, o, 1, GMEM_ERROR_INVALID_ARGUMENT, "cannot be mapped",
+                                         "memfd without GUEST_MEMFD_FLAG_MMAP");
+        }
+        /* A message of the wrong signature is sd-bus's own InvalidArgs. */
+        expect_error(sd_bus_call_method(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "CreateRegion", &error,
+                                        NULL, "s", "2M"),
+                     &error, SD_BUS_ERROR_INVALID_ARGS, "CreateRegion with signature s");
         /* Without option memfd the daemon must create the guest_memfd on the
          * caller's VM, which upstream KVM refuses to any other process. */
         expect_create_error_says(e, bus, vm, 2 * MIB, NULL, 0, GMEM_ERROR_UNSUPPORTED, "option 'memfd'", "daemon-side KVM_CREATE_GUEST_MEMFD");
@@ -465,6 +477,45 @@ static void test_no_room_to_populate(struct test_env *e, sd_bus *bus)
         region_release(bus, path);
 }
 
+/* The children of /org/gmem1/region in its introspection data. */
+static bool region_node_listed(sd_bus *bus, const char *path)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *xml, *id = strrchr(path, '/') + 1;
+        char node[64];
+
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", "/org/gmem1/region", "org.freedesktop.DBus.Introspectable",
+                                     "Introspect", &error, &reply, NULL));
+        ASSERT_OK(sd_bus_message_read(reply, "s", &xml));
+        snprintf(node, sizeof(node), "<node name=\"%s\"/>", id);
+        return strstr(xml, node);
+}
+
+/* Region objects are enumerated while they exist, and ids count up, never
+ * reused while gmemd runs. */
+static void test_region_objects(sd_bus *bus)
+{
+        _cleanup_close_ int vm = make_vm(), g1 = make_gmem(vm, 2 * MIB), g2 = make_gmem(vm, 2 * MIB);
+        _cleanup_free_ char *p1 = NULL, *p2 = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        const struct opt o1[] = { { .key = "memfd", .sig = "h", .h = g1 } };
+        const struct opt o2[] = { { .key = "memfd", .sig = "h", .h = g2 } };
+        unsigned long id1, id2;
+
+        ASSERT_OK(create(bus, vm, 2 * MIB, o1, 1, &error, &p1));
+        ASSERT(region_node_listed(bus, p1));
+        region_release(bus, p1);
+        ASSERT(!region_node_listed(bus, p1));
+        ASSERT_OK(create(bus, vm, 2 * MIB, o2, 1, &error, &p2));
+        id1 = strtoul(strrchr(p1, '/') + 1, NULL, 10);
+        id2 = strtoul(strrchr(p2, '/') + 1, NULL, 10);
+        ASSERT(id1 >= 1 && id2 == id1 + 1);
+        ASSERT(region_node_listed(bus, p2));
+        region_release(bus, p2);
+        printf("ok: region objects enumerated while they exist; id %lu follows the released %lu\n", id2, id1);
+}
+
 int main(void)
 {
         struct test_env e;
@@ -483,6 +534,7 @@ int main(void)
 
         test_bad_inputs(&e, bus);
         test_lifecycle(&e, bus);
+        test_region_objects(bus);
         test_numa_page_tables(&e, bus);
         test_signals_and_owner_disconnect(&e, bus);
         test_policies(bus);

@@ -47,6 +47,8 @@ shown=$("$GMEMCTL" --json show ctl-test)
 [ "$(jq -r .path <<<"$shown")" = "/org/gmem1/region/$id" ] && [ "$(jq .owner_uid <<<"$shown")" = "$(id -u)" ] &&
         ok "show by name" || bad "show: $shown"
 "$GMEMCTL" show "$id" | grep -q 'Resident: 4.0 MiB on node 0' && ok "show by id, human" || bad "show by id"
+"$GMEMCTL" create 2M --populate | grep -q '^Created and populated 2.0 MiB in [0-9.]* s' &&
+        ok "create --populate says how long it took" || bad "create --populate timing line"
 
 # Another uid may not release it (the test bus lets it reach the daemon). The
 # build dir may sit under a directory other uids cannot enter, so that uid runs
@@ -128,6 +130,8 @@ id=$(jq .id <<<"$created")
         [ "$(keys '.resident[0] | keys | sort' "$created")" = '["bytes","node"]' ] &&
         [ "$(keys .nodes "$created")" = '[0]' ] && ok "create JSON keys" || bad "create JSON: $created"
 list=$("$GMEMCTL" --json list)
+[ "$(jq -c '[.regions[].id]' <<<"$list")" = "$(jq -c '[.regions[].id] | sort' <<<"$list")" ] &&
+        ok "list sorted by id" || bad "list order: $list"
 [ "$(keys '.regions[0] | keys | sort' "$list")" = '["id","name","owner_uid","path","policy","size"]' ] &&
         ok "list JSON keys" || bad "list JSON: $list"
 shown=$("$GMEMCTL" --json show keys)
@@ -135,6 +139,16 @@ shown=$("$GMEMCTL" --json show keys)
         [ "$(jq '.owner_pid | type' <<<"$shown")" = '"number"' ] && [ "$(jq .owner_pid <<<"$shown")" -gt 0 ] &&
         ok "show JSON keys" || bad "show JSON: $shown"
 [ "$("$GMEMCTL" --json status | jq .region_bytes)" = 4194304 ] && ok "status region_bytes" || bad "region_bytes"
+[ "$(jq -r .version <<<"$status")" = "$("$GMEMCTL" --version | grep -o '[0-9][0-9.]*' | head -1)" ] &&
+        ok "status version = gmemctl --version" || bad "version: $(jq .version <<<"$status")"
+# Not a terminal: one JSON document on one line.
+[ "$("$GMEMCTL" --json list | wc -l)" = 1 ] && ok "JSON on one line" || bad "JSON spans lines"
+# A daemon error: exit 1, "gmemctl: message (error-name)" on stderr, nothing on stdout.
+rc=0
+out=$("$GMEMCTL" create 2M --policy bind --nodes 9 2>/dev/null) || rc=$?
+err=$("$GMEMCTL" create 2M --policy bind --nodes 9 2>&1 >/dev/null) || true
+[ "$rc" = 1 ] && [ -z "$out" ] && grep -qx 'gmemctl: .* (org\.gmem1\.Error\.InvalidArgument)' <<<"$err" &&
+        ok "daemon error format: $err" || bad "daemon error: exit $rc, stdout '$out', stderr '$err'"
 
 # show by object path, and an all-digit name: an id first, then a name.
 "$GMEMCTL" show "/org/gmem1/region/$id" | grep -q 'Name: keys' && ok "show by path" || bad "show by path"
