@@ -415,3 +415,26 @@ int try_call_fn(const void *arg)
 {
         return try_call(arg);
 }
+
+struct holdings daemon_holdings(struct test_env *e, sd_bus *bus)
+{
+        struct holdings h;
+
+        /* Once gmemd has answered a call, it holds what it keeps. */
+        (void) count_regions(bus);
+        h = (struct holdings) { test_env_daemon_fds(e), test_env_daemon_mappings(e) };
+        ASSERT(h.fds > 0 && h.maps >= 0);
+        return h;
+}
+
+void expect_same_holdings(struct test_env *e, sd_bus *bus, const struct holdings *before)
+{
+        struct holdings now = daemon_holdings(e, bus);
+
+        if (now.fds != before->fds || now.maps != before->maps) {
+                fprintf(stderr, "gmemd holds %d fds and %d guest_memfd mappings, %d and %d before\n", now.fds,
+                        now.maps, before->fds, before->maps);
+                abort();
+        }
+        printf("ok: gmemd holds %d fds and %d guest_memfd mappings, as before\n", now.fds, now.maps);
+}

@@ -112,3 +112,11 @@ struct try_call {
 int try_call(const struct try_call *c);
 /* try_call() for as_user(). */
 int try_call_fn(const void *arg);
+
+/* What gmemd holds (fds, guest_memfd mappings) once it has answered a call... */
+struct holdings {
+        int fds, maps;
+};
+struct holdings daemon_holdings(struct test_env *e, sd_bus *bus);
+/* ...and that it holds the same again: nothing leaked. */
+void expect_same_holdings(struct test_env *e, sd_bus *bus, const struct holdings *before);
