@@ -18,6 +18,18 @@
 #include "macro.h"
 #include "util.h"
 
+void bus_tests_init(void)
+{
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        ASSERT_OK(gmem_bus_errors_register());
+}
+
+sd_bus *bus_test_start(struct test_env *e, const struct test_env_options *o)
+{
+        ASSERT_OK(test_env_start(e, o));
+        return bus_connect(e->address);
+}
+
 sd_bus *bus_connect(const char *address)
 {
         sd_bus *bus;

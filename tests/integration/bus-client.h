@@ -23,6 +23,10 @@ struct opt {
         size_t n_au;
 };
 
+/* Line-buffered output and gmemd's error names, once per test program. */
+void bus_tests_init(void);
+/* A private bus with gmemd (test_env_start), and a connection to it. */
+sd_bus *bus_test_start(struct test_env *e, const struct test_env_options *o);
 sd_bus *bus_connect(const char *address);
 int make_vm(void);
 /* A host-mappable, initially shared guest_memfd on @vm... */

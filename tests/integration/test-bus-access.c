@@ -44,8 +44,7 @@ static void test_bus_policy(void)
         struct test_env e;
         sd_bus *bus;
 
-        ASSERT_OK(test_env_start(&e, NULL));
-        bus = bus_connect(e.address);
+        bus = bus_test_start(&e, NULL);
         path = create_simple(bus, vm, false);
         ASSERT(as(NOBODY, NOBODY, &(struct try_call) { e.address, path, "org.gmem1.Region", "Release" }) ==
                CALL_ACCESS_DENIED);
@@ -174,8 +173,7 @@ static void test_quota(void)
         struct test_env e;
         sd_bus *bus;
 
-        ASSERT_OK(test_env_start(&e, &opts));
-        bus = bus_connect(e.address);
+        bus = bus_test_start(&e, &opts);
         const struct opt o1[] = { { .key = "memfd", .sig = "h", .h = g1 } };
         const struct opt o2[] = { { .key = "memfd", .sig = "h", .h = g2 } };
         const struct opt o3[] = { { .key = "memfd", .sig = "h", .h = g3 } };
@@ -208,14 +206,12 @@ int main(void)
         struct test_env e;
         sd_bus *bus;
 
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        ASSERT_OK(gmem_bus_errors_register());
+        bus_tests_init();
 
         test_bus_policy();
 
         /* Policy opened for the tests, so the daemon's own checks are hit. */
-        ASSERT_OK(test_env_start(&e, &(struct test_env_options) { .open_policy = true }));
-        bus = bus_connect(e.address);
+        bus = bus_test_start(&e, &(struct test_env_options) { .open_policy = true });
         test_region_methods_owner_only(&e, bus);
         test_root_acts_on_others(&e, bus);
         test_property_reads_by_other_uid(&e, bus);

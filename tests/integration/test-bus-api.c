@@ -522,11 +522,9 @@ int main(void)
         struct test_env e;
         sd_bus *bus;
 
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        ASSERT_OK(gmem_bus_errors_register());
+        bus_tests_init();
 
-        ASSERT_OK(test_env_start(&e, NULL));
-        bus = bus_connect(e.address);
+        bus = bus_test_start(&e, NULL);
         ASSERT(count_regions(bus) == 0);
         before = daemon_holdings(&e, bus);
         ASSERT(before.maps == 0);

@@ -117,8 +117,7 @@ static void test_stop_while_populating(void)
         struct test_env e;
         sd_bus *bus;
 
-        ASSERT_OK(test_env_start(&e, NULL));
-        bus = bus_connect(e.address);
+        bus = bus_test_start(&e, NULL);
         signal_count_watch(bus, &removed, "RegionRemoved");
         ASSERT_OK(create(bus, vm, 2 * MIB, persist, ELEMENTSOF(persist), &error, &kept));
         path = create_plain(bus, vm, g, BIG);
@@ -143,11 +142,9 @@ int main(void)
         struct test_env e;
         sd_bus *bus;
 
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        ASSERT_OK(gmem_bus_errors_register());
+        bus_tests_init();
 
-        ASSERT_OK(test_env_start(&e, NULL));
-        bus = bus_connect(e.address);
+        bus = bus_test_start(&e, NULL);
         before = daemon_holdings(&e, bus);
         test_loop_serves_while_populating(bus);
         test_release_stops_worker(&e, bus);
