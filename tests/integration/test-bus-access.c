@@ -29,7 +29,10 @@ static char *create_simple(sd_bus *bus, int vm, bool persist)
 {
         _cleanup_close_ int g = make_gmem(vm, 2 * MIB);
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        const struct opt o[] = { { .key = "memfd", .sig = "h", .h = g }, { .key = "persist", .sig = "b", .b = persist } };
+        const struct opt o[] = {
+                { .key = "memfd", .sig = "h", .h = g },
+                { .key = "persist", .sig = "b", .b = persist },
+        };
         char *path = NULL;
 
         ASSERT_OK(create(bus, vm, 2 * MIB, o, ELEMENTSOF(o), &error, &path));
@@ -91,7 +94,10 @@ static void test_root_acts_on_others(struct test_env *e, sd_bus *bus)
         ASSERT(pid >= 0);
         if (pid == 0) {
                 gid_t gid = NOBODY;
-                const struct opt o[] = { { .key = "memfd", .sig = "h", .h = g }, { .key = "persist", .sig = "b", .b = 1 } };
+                const struct opt o[] = {
+                        { .key = "memfd", .sig = "h", .h = g },
+                        { .key = "persist", .sig = "b", .b = 1 },
+                };
                 char *created = NULL;
 
                 if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(NOBODY) < 0)

@@ -52,7 +52,8 @@ static void test_bad_inputs(struct test_env *e, sd_bus *bus)
         printf("ok: %-40s -> EBADF before sending\n", "closed fd as vm");
 
         expect_create_error_says(e, bus, vm, 0, with_memfd, 1, GMEM_ERROR_INVALID_ARGUMENT, "is empty", "size 0");
-        expect_create_error_says(e, bus, vm, 12345, with_memfd, 1, GMEM_ERROR_INVALID_ARGUMENT, "multiple of the page size", "unaligned size");
+        expect_create_error_says(e, bus, vm, 12345, with_memfd, 1, GMEM_ERROR_INVALID_ARGUMENT,
+                                 "multiple of the page size", "unaligned size");
         {
                 uint64_t huge = 1ULL << 46; /* 64 TiB: more than any node here */
                 _cleanup_close_ int big = make_gmem(vm, huge);
@@ -61,7 +62,8 @@ static void test_bad_inputs(struct test_env *e, sd_bus *bus)
                         { .key = "nodes", .sig = "au", .au = &node0, .n_au = 1 },
                         { .key = "memfd", .sig = "h", .h = big },
                 };
-                expect_create_error_says(e, bus, vm, huge, o, ELEMENTSOF(o), GMEM_ERROR_NO_SPACE, "is larger than", "size larger than node 0");
+                expect_create_error_says(e, bus, vm, huge, o, ELEMENTSOF(o), GMEM_ERROR_NO_SPACE,
+                                         "is larger than", "size larger than node 0");
         }
         {
                 const struct opt o[] = {
@@ -69,15 +71,18 @@ static void test_bad_inputs(struct test_env *e, sd_bus *bus)
                         { .key = "nodes", .sig = "au", .au = &node999, .n_au = 1 },
                         { .key = "memfd", .sig = "h", .h = gmem },
                 };
-                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT, "node 999 does not exist", "unknown node 999");
+                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT,
+                                         "node 999 does not exist", "unknown node 999");
         }
         {
                 const struct opt o[] = { { .key = "populate", .sig = "s", .s = "yes" }, with_memfd[0] };
-                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT, "must be of type", "wrong option type (populate as s)");
+                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT,
+                                         "must be of type", "wrong option type (populate as s)");
         }
         {
                 const struct opt o[] = { { .key = "nodes", .sig = "t", .b = 1 }, with_memfd[0] };
-                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT, "must be of type", "wrong option type (nodes as t)");
+                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT,
+                                         "must be of type", "wrong option type (nodes as t)");
         }
         {
                 static uint32_t many[4096];
@@ -86,34 +91,41 @@ static void test_bad_inputs(struct test_env *e, sd_bus *bus)
                         { .key = "nodes", .sig = "au", .au = many, .n_au = ELEMENTSOF(many) },
                         with_memfd[0],
                 };
-                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT, "at most 1024", "4096 entries in option nodes");
+                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT,
+                                         "at most 1024", "4096 entries in option nodes");
         }
         {
                 const struct opt o[] = { { .key = "policy", .sig = "s", .s = "nearest" }, with_memfd[0] };
-                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT, "unknown policy", "unknown policy");
+                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT,
+                                         "unknown policy", "unknown policy");
         }
         {
                 const struct opt o[] = { { .key = "colour", .sig = "s", .s = "blue" }, with_memfd[0] };
-                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT, "unknown option 'colour'", "unknown option");
+                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT,
+                                         "unknown option 'colour'", "unknown option");
         }
         {
                 const struct opt o[] = { { .key = "name", .sig = "s", .s = "bad name/../x" }, with_memfd[0] };
-                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT, "may only contain", "bad region name");
+                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT,
+                                         "may only contain", "bad region name");
         }
         {
                 const struct opt o[] = { { .key = "policy", .sig = "s", .s = "preferred" }, with_memfd[0] };
-                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT, "exactly one node", "preferred without a node");
+                expect_create_error_says(e, bus, vm, 2 * MIB, o, ELEMENTSOF(o), GMEM_ERROR_INVALID_ARGUMENT,
+                                         "exactly one node", "preferred without a node");
         }
         small = make_gmem(vm, 1 * MIB);
         {
                 const struct opt o[] = { { .key = "memfd", .sig = "h", .h = small } };
-                expect_create_error_says(e, bus, vm, 2 * MIB, o, 1, GMEM_ERROR_INVALID_ARGUMENT, "but size is", "memfd of another size");
+                expect_create_error_says(e, bus, vm, 2 * MIB, o, 1, GMEM_ERROR_INVALID_ARGUMENT,
+                                         "but size is", "memfd of another size");
         }
         memfd = memfd_create("not-gmem", MFD_CLOEXEC);
         ASSERT(memfd >= 0 && ftruncate(memfd, 2 * MIB) == 0);
         {
                 const struct opt o[] = { { .key = "memfd", .sig = "h", .h = memfd } };
-                expect_create_error_says(e, bus, vm, 2 * MIB, o, 1, GMEM_ERROR_INVALID_ARGUMENT, "not a guest_memfd", "memfd that is no guest_memfd");
+                expect_create_error_says(e, bus, vm, 2 * MIB, o, 1, GMEM_ERROR_INVALID_ARGUMENT,
+                                         "not a guest_memfd", "memfd that is no guest_memfd");
         }
         {
                 const struct opt o[] = { { .key = "name", .sig = "s", .s = "once" }, with_memfd[0],
@@ -150,7 +162,8 @@ static void test_bad_inputs(struct test_env *e, sd_bus *bus)
                      &error, SD_BUS_ERROR_INVALID_ARGS, "CreateRegion with signature s");
         /* Without option memfd the daemon must create the guest_memfd on the
          * caller's VM, which upstream KVM refuses to any other process. */
-        expect_create_error_says(e, bus, vm, 2 * MIB, NULL, 0, GMEM_ERROR_UNSUPPORTED, "option 'memfd'", "daemon-side KVM_CREATE_GUEST_MEMFD");
+        expect_create_error_says(e, bus, vm, 2 * MIB, NULL, 0, GMEM_ERROR_UNSUPPORTED,
+                                 "option 'memfd'", "daemon-side KVM_CREATE_GUEST_MEMFD");
 }
 
 /* numa_page_tables: gmemd must agree with what the kernel says about
@@ -327,7 +340,8 @@ static void test_signals_and_owner_disconnect(struct test_env *e, sd_bus *bus)
         signal_count_wait(bus, &removed, 2);
         ASSERT(streq(removed.last, p2));
         ASSERT(count_regions(bus) == 0 && added.count == 2);
-        printf("ok: RegionAdded per region; owner disconnect frees its regions, a persistent one stays until released\n");
+        printf("ok: RegionAdded per region; owner disconnect frees its regions, a persistent one stays until "
+               "released\n");
         signal_count_done(&added);
         signal_count_done(&removed);
 }

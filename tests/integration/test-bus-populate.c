@@ -113,7 +113,10 @@ static void test_stop_while_populating(void)
         sd_bus_error error = SD_BUS_ERROR_NULL;
         struct pending_call populate = {};
         struct signal_count removed = {};
-        const struct opt persist[] = { { .key = "memfd", .sig = "h", .h = g2 }, { .key = "persist", .sig = "b", .b = 1 } };
+        const struct opt persist[] = {
+                { .key = "memfd", .sig = "h", .h = g2 },
+                { .key = "persist", .sig = "b", .b = 1 },
+        };
         struct test_env e;
         sd_bus *bus;
 

@@ -84,6 +84,13 @@ expect_error 2 "--name is an option of create, not of list" -- "$GMEMCTL" list -
 expect_error 2 "missing operand" -- "$GMEMCTL" show
 expect_error 2 "unexpected argument '2'" -- "$GMEMCTL" show 1 2
 expect_error 1 "no region '99'" -- "$GMEMCTL" show 99
+# An error found by gmemctl itself carries no D-Bus error name.
+! "$GMEMCTL" show 99 2>&1 | grep -q '(org\.' && ok "gmemctl's own error has no name" || bad "named own error"
+# --bus=system and --bus=session use the usual D-Bus variables.
+DBUS_SYSTEM_BUS_ADDRESS=$GMEM_BUS_ADDRESS "$GMEMCTL" --bus=system status >/dev/null &&
+        ok "--bus=system (DBUS_SYSTEM_BUS_ADDRESS)" || bad "--bus=system"
+DBUS_SESSION_BUS_ADDRESS=$GMEM_BUS_ADDRESS "$GMEMCTL" --bus=session status >/dev/null &&
+        ok "--bus=session (DBUS_SESSION_BUS_ADDRESS)" || bad "--bus=session"
 expect_error 1 "cannot connect to the bus" -- "$GMEMCTL" --bus=unix:path=/nonexistent list
 # Usage errors end with the hint to --help.
 out=$("$GMEMCTL" create 1X 2>&1) || true
