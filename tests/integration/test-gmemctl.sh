@@ -117,6 +117,9 @@ for s in 4096:4096 8K:8192 64M:67108864 1G:1073741824 2MiB:2097152 12KiB:12288 1
         size=$("$GMEMCTL" --json create "${s%%:*}" 2>/dev/null | jq .size)
         [ "$size" = "${s#*:}" ] && ok "size ${s%%:*} = $size bytes" || bad "size ${s%%:*} gave '$size'"
 done
+# T and TiB: more than this host has, so gmemd's NoSpace message gives the bytes.
+expect_error 1 "(70368744177664 bytes)" -- "$GMEMCTL" create 64T
+expect_error 1 "(140737488355328 bytes)" -- "$GMEMCTL" create 128TiB
 
 # --private: a guest_memfd without INIT_SHARED; populated, nothing resident to the host.
 created=$("$GMEMCTL" --json create 2M --private --populate --name priv --persist)
