@@ -14,9 +14,10 @@
 #include "macro.h"
 #include "util.h"
 
-/* Larger than one 256 MiB step of the worker: it cannot be done before a
- * call sent right after the Populate is read. */
-#define BIG (1024 * MIB)
+/* Two 256 MiB steps of the worker: it cannot be done before a call sent
+ * right after the Populate is read. Small enough for the vm tier's guest,
+ * which runs the host tier in 2 GiB. */
+#define BIG (512 * MIB)
 
 /* Bytes of @fd's first @size bytes in memory, seen through our own mapping
  * (mincore: no allocation, no fault). */
