@@ -13,6 +13,7 @@
 #include "harness.h"
 #include "kvm-uapi.h"
 #include "macro.h"
+#include "test-guest.h"
 
 #define SIZE (2ULL << 20)
 
@@ -20,15 +21,11 @@ static gmem_region *create(gmem_client *client, int vm, bool shared)
 {
         gmem_options *o;
         gmem_region *region;
-        int r;
 
         ASSERT_OK(gmem_options_new(&o));
         ASSERT_OK(gmem_options_set_shared(o, shared));
         ASSERT_OK(gmem_options_set_populate(o, true));
-        r = gmem_region_create(client, vm, SIZE, o, &region);
-        if (r < 0)
-                fprintf(stderr, "create: %s (%s)\n", gmem_client_get_error(client), gmem_client_get_error_name(client));
-        ASSERT_OK(r);
+        region = test_region_create(client, vm, SIZE, o);
         gmem_options_unref(o);
         return region;
 }

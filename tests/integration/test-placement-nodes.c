@@ -19,6 +19,7 @@
 #include "harness.h"
 #include "kvm-uapi.h"
 #include "macro.h"
+#include "test-guest.h"
 
 #define REGION_SIZE (64ULL << 20)
 #define MAX_NODES 8
@@ -74,16 +75,12 @@ static gmem_region *create(gmem_client *client, int vm, gmem_policy policy, cons
 {
         gmem_options *o;
         gmem_region *region;
-        int r;
 
         ASSERT_OK(gmem_options_new(&o));
         ASSERT_OK(gmem_options_set_policy(o, policy));
         ASSERT_OK(gmem_options_set_nodes(o, nodes, n));
         ASSERT_OK(gmem_options_set_populate(o, true));
-        r = gmem_region_create(client, vm, REGION_SIZE, o, &region);
-        if (r < 0)
-                fprintf(stderr, "create: %s (%s)\n", gmem_client_get_error(client), gmem_client_get_error_name(client));
-        ASSERT_OK(r);
+        region = test_region_create(client, vm, REGION_SIZE, o);
         gmem_options_unref(o);
         return region;
 }
