@@ -12,11 +12,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
 #include "bus-client.h"
 #include "bus-errors.h"
+#include "gmem-config.h"
 #include "kvm-uapi.h"
 #include "macro.h"
 #include "util.h"
@@ -308,6 +310,88 @@ static void test_lifecycle(struct test_env *e, sd_bus *bus)
 }
 
 
+static int cap(int kvm, long capability)
+{
+        int r = ioctl(kvm, KVM_CHECK_EXTENSION, capability);
+
+        return r > 0 ? r : 0;
+}
+
+/* KernelFeatures says what the kernel says to this process, and Version is
+ * the build's. */
+static void test_kernel_features(sd_bus *bus)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        _cleanup_free_ char *version = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        static const struct {
+                const char *key;
+                long cap;
+        } bools[] = {
+                { "GuestMemfd", KVM_CAP_GUEST_MEMFD },           { "MemoryFaultInfo", KVM_CAP_MEMORY_FAULT_INFO },
+                { "PreFaultMemory", KVM_CAP_PRE_FAULT_MEMORY },  { "UserMemory2", KVM_CAP_USER_MEMORY2 },
+                { "NumaAwarePageTables", KVM_CAP_NUMA_AWARE_PAGE_TABLES },
+        };
+        uint64_t flags = (uint64_t) cap(kvm, KVM_CAP_GUEST_MEMFD_FLAGS), got_flags = ~0ULL;
+        unsigned seen = 0, modules = 0;
+        struct utsname u;
+        const char *key, *release = NULL;
+        int b;
+
+        ASSERT(kvm >= 0 && uname(&u) == 0);
+        ASSERT_OK(sd_bus_get_property(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "KernelFeatures", &error,
+                                      &reply, "a{sv}"));
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "{sv}"));
+        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                ASSERT_OK(sd_bus_message_read(reply, "s", &key));
+                if (streq(key, "KernelRelease"))
+                        ASSERT_OK(sd_bus_message_read(reply, "v", "s", &release));
+                else if (streq(key, "GuestMemfdFlags"))
+                        ASSERT_OK(sd_bus_message_read(reply, "v", "t", &got_flags));
+                else if (streq(key, "Modules")) {
+                        const char *name, *state;
+
+                        ASSERT_OK(sd_bus_message_enter_container(reply, 'v', "a{ss}"));
+                        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "{ss}"));
+                        while (sd_bus_message_read(reply, "{ss}", &name, &state) > 0)
+                                modules += streq(name, "kvm") && !streq(state, "absent");
+                        ASSERT_OK(sd_bus_message_exit_container(reply));
+                        ASSERT_OK(sd_bus_message_exit_container(reply));
+                } else if (streq(key, "ModuleParameters"))
+                        ASSERT_OK(sd_bus_message_skip(reply, "v"));
+                else {
+                        bool want;
+
+                        ASSERT_OK(sd_bus_message_read(reply, "v", "b", &b));
+                        if (streq(key, "KVM"))
+                                want = true;
+                        else if (streq(key, "GuestMemfdMmap"))
+                                want = flags & GUEST_MEMFD_FLAG_MMAP;
+                        else if (streq(key, "GuestMemfdInitShared"))
+                                want = flags & GUEST_MEMFD_FLAG_INIT_SHARED;
+                        else {
+                                size_t i = 0;
+
+                                while (i < ELEMENTSOF(bools) && !streq(bools[i].key, key))
+                                        i++;
+                                ASSERT(i < ELEMENTSOF(bools));
+                                want = cap(kvm, bools[i].cap) > 0;
+                        }
+                        if (b != want)
+                                fprintf(stderr, "KernelFeatures.%s is %d, the kernel says %d\n", key, b, want);
+                        ASSERT(b == want);
+                }
+                seen++;
+                ASSERT_OK(sd_bus_message_exit_container(reply));
+        }
+        ASSERT(seen == 12 && release && streq(release, u.release) && got_flags == flags && modules == 1);
+        ASSERT_OK(sd_bus_get_property_string(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "Version", &error,
+                                             &version));
+        ASSERT(streq(version, GMEM_VERSION));
+        printf("ok: KernelFeatures (12 keys) agree with this kernel; Version %s\n", version);
+}
+
 /* RegionAdded for every region, before the CreateRegion reply; RegionRemoved
  * when its owner disconnects (not for a persistent one) or releases it. */
 static void test_signals_and_owner_disconnect(struct test_env *e, sd_bus *bus)
@@ -546,6 +630,7 @@ int main(void)
         test_bad_inputs(&e, bus);
         test_lifecycle(&e, bus);
         test_region_objects(bus);
+        test_kernel_features(bus);
         test_numa_page_tables(&e, bus);
         test_signals_and_owner_disconnect(&e, bus);
         test_policies(bus);
