@@ -101,24 +101,38 @@ static int create_persistent(const void *arg)
         return r < 0;
 }
 
+/* The path of the one region uid @uid holds, from ListRegions. */
+static char *region_of_uid(sd_bus *bus, uid_t uid)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *name, *policy, *p;
+        char *path = NULL;
+        uint64_t size;
+        uint32_t owner;
+
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "ListRegions", &error, &reply,
+                                     NULL));
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ostsu)"));
+        while (sd_bus_message_read(reply, "(ostsu)", &p, &name, &size, &policy, &owner) > 0)
+                if (owner == uid) {
+                        ASSERT(!path);
+                        path = strdup(p);
+                        ASSERT(path);
+                }
+        ASSERT(path);
+        return path;
+}
+
 /* Root may act on any region: one made (persistent) by uid 65534. */
 static void test_root_acts_on_others(struct test_env *e, sd_bus *bus)
 {
         _cleanup_close_ int vm = make_vm(), g = make_gmem(vm, 2 * MIB);
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *path = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        const char *path = NULL, *name, *policy, *p;
-        uint64_t size;
-        uint32_t uid;
 
         ASSERT(as_user(NOBODY, NOBODY, NOBODY, create_persistent, &(struct create_as) { e->address, vm, g, 2 * MIB }) == 0);
-        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "ListRegions", &error, &reply,
-                                     NULL));
-        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ostsu)"));
-        while (sd_bus_message_read(reply, "(ostsu)", &p, &name, &size, &policy, &uid) > 0)
-                if (uid == NOBODY)
-                        path = p;
-        ASSERT(path);
+        path = region_of_uid(bus, NOBODY);
         ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Populate", &error, NULL, "tt", 0ULL,
                                      2 * MIB));
         ASSERT(resident_on(bus, path, 0) == 2 * MIB);
@@ -130,24 +144,48 @@ static void test_root_acts_on_others(struct test_env *e, sd_bus *bus)
         printf("ok: root populates, discards and releases a region of uid %u\n", NOBODY);
 }
 
-/* docs/dbus-api.md: property reads are guarded by the bus policy alone, so
- * another allowed uid reads every property of a region it does not own.
- * (Issue 12 restricts this; this is the one test to change with it.) */
-static void test_property_reads_by_other_uid(struct test_env *e, sd_bus *bus)
-{
-        _cleanup_close_ int vm = make_vm();
-        _cleanup_free_ char *path = create_simple(bus, vm, false);
-        static const char *const props[][2] = {
-                { "Name", "s" }, { "Size", "t" }, { "Policy", "s" }, { "Nodes", "au" },
-                { "OwnerUID", "u" }, { "OwnerPID", "u" }, { "Resident", "a(ut)" },
-        };
+static const char *const region_properties[][2] = {
+        { "Name", "s" }, { "Size", "t" }, { "Policy", "s" }, { "Nodes", "au" },
+        { "OwnerUID", "u" }, { "OwnerPID", "u" }, { "Resident", "a(ut)" },
+};
 
-        for (size_t i = 0; i < ELEMENTSOF(props); i++)
-                ASSERT(as(NOBODY, NOBODY, &(struct try_call) { .address = e->address, .path = path,
-                                                               .property = props[i][0],
-                                                               .property_type = props[i][1] }) == CALL_OK);
-        printf("ok: another allowed uid reads every property of a region\n");
+/* Every property of @path read as @uid (primary gid @uid) with the one
+ * supplementary group @supplementary answers @want. */
+static void expect_property_reads(const struct test_env *e, const char *path, uid_t uid, gid_t supplementary,
+                                  int want)
+{
+        for (size_t i = 0; i < ELEMENTSOF(region_properties); i++)
+                ASSERT(as(uid, supplementary, &(struct try_call) { .address = e->address, .path = path,
+                                                                   .property = region_properties[i][0],
+                                                                   .property_type = region_properties[i][1] }) ==
+                       want);
+}
+
+/* docs/dbus-api.md: a region's properties are for its owner uid, root and
+ * the allowed group; anyone else gmemd hears from (here through the test's
+ * open bus policy) gets PermissionDenied, property by property. */
+static void test_property_readers(struct test_env *e, sd_bus *bus)
+{
+        _cleanup_close_ int vm = make_vm(), g = make_gmem(vm, 2 * MIB);
+        _cleanup_free_ char *path = create_simple(bus, vm, false), *own = NULL;
+
+        /* Root's region: another uid in the allowed group reads it all... */
+        expect_property_reads(e, path, NOBODY, NOBODY, CALL_OK);
+        printf("ok: a member of the allowed group reads every property of root's region\n");
+        /* ...a uid outside it reads nothing. */
+        expect_property_reads(e, path, OUTSIDER, OUTSIDER, CALL_PERMISSION_DENIED);
+        printf("ok: uid %u outside the allowed group reads no property of root's region: PermissionDenied\n",
+               OUTSIDER);
         region_release(bus, path);
+
+        /* uid 1 creates a region while in the group, then leaves it: as its
+         * owner it still reads its properties. */
+        ASSERT(as_user(OUTSIDER, OUTSIDER, NOBODY, create_persistent,
+                       &(struct create_as) { e->address, vm, g, 2 * MIB }) == 0);
+        own = region_of_uid(bus, OUTSIDER);
+        expect_property_reads(e, own, OUTSIDER, OUTSIDER, CALL_OK);
+        printf("ok: the owner uid reads its region's properties outside the allowed group\n");
+        region_release(bus, own);
 }
 
 /* allowed_group: who gets in, for a ListRegions. */
@@ -232,7 +270,7 @@ int main(void)
         bus = bus_test_start(&e, &(struct test_env_options) { .open_policy = true });
         test_region_methods_owner_only(&e, bus);
         test_root_acts_on_others(&e, bus);
-        test_property_reads_by_other_uid(&e, bus);
+        test_property_readers(&e, bus);
         sd_bus_flush_close_unref(bus);
         ASSERT_OK(test_env_stop(&e));
 
