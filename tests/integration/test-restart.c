@@ -239,6 +239,9 @@ static void add_junk_entries(struct test_env *e, int guest_memfd)
         /* Sealed metadata that does not describe its guest_memfd (the size). */
         store_add(e, metadata_memfd(METADATA(79, 4096), true), "region-79");
         store_add(e, dup(guest_memfd), "region-79");
+        /* Sealed metadata that fits its guest_memfd, under another region's FDNAME. */
+        store_add(e, metadata_memfd(METADATA(80, 2097152), true), "region-81");
+        store_add(e, dup(guest_memfd), "region-81");
         /* Not gmemd's at all. */
         store_add(e, metadata_memfd("hello", true), "something-else");
 }
@@ -355,7 +358,7 @@ static void test_restart(int sig)
         /* The region that went and the junk left the store; the rest stayed. */
         ASSERT_OK(test_env_fdstore_sync(&e));
         ASSERT(!store_has(&e, "region-77") && !store_has(&e, "region-78") && !store_has(&e, "region-79") &&
-               !store_has(&e, "something-else"));
+               !store_has(&e, "region-81") && !store_has(&e, "something-else"));
         ASSERT(e.n_store == 4);
 
         /* The guest runs on, on the memory it had. */
