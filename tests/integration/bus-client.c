@@ -347,7 +347,8 @@ size_t host_nodes(sd_bus *bus, struct host_node *nodes, size_t max)
         return n;
 }
 
-char *region_listed_policy(sd_bus *bus, const char *path)
+bool region_listed_find(sd_bus *bus, bool (*match)(const char *path, uint32_t uid, const void *arg),
+                        const void *arg, char **ret_path, char **ret_policy)
 {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -359,9 +360,26 @@ char *region_listed_policy(sd_bus *bus, const char *path)
                                      NULL));
         ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ostsu)"));
         while (sd_bus_message_read(reply, "(ostsu)", &p, &name, &size, &policy, &uid) > 0)
-                if (streq(p, path))
-                        return strdup(policy);
-        return NULL;
+                if (match(p, uid, arg)) {
+                        if (ret_path)
+                                ASSERT((*ret_path = strdup(p)));
+                        if (ret_policy)
+                                ASSERT((*ret_policy = strdup(policy)));
+                        return true;
+                }
+        return false;
+}
+
+static bool match_path(const char *path, uint32_t uid, const void *arg)
+{
+        return streq(path, arg);
+}
+
+char *region_listed_policy(sd_bus *bus, const char *path)
+{
+        char *policy = NULL;
+
+        return region_listed_find(bus, match_path, path, NULL, &policy) ? policy : NULL;
 }
 
 int as_user(uid_t uid, gid_t gid, gid_t supplementary, int (*fn)(const void *arg), const void *arg)

@@ -43,6 +43,10 @@ void region_release(sd_bus *bus, const char *path);
 uint64_t resident_on(sd_bus *bus, const char *path, unsigned node);
 char *region_property_string(sd_bus *bus, const char *path, const char *property);
 size_t region_nodes(sd_bus *bus, const char *path, uint32_t *nodes, size_t max);
+/* The first ListRegions row @match accepts: true, with its path and policy
+ * in *ret_path and *ret_policy unless NULL (to free); false if none. */
+bool region_listed_find(sd_bus *bus, bool (*match)(const char *path, uint32_t uid, const void *arg),
+                        const void *arg, char **ret_path, char **ret_policy);
 /* The policy ListRegions shows for @path, NULL when it is not listed. */
 char *region_listed_policy(sd_bus *bus, const char *path);
 

@@ -101,26 +101,17 @@ static int create_persistent(const void *arg)
         return r < 0;
 }
 
-/* The path of the one region uid @uid holds, from ListRegions. */
+static bool match_uid(const char *path, uint32_t uid, const void *arg)
+{
+        return uid == *(const uid_t *) arg;
+}
+
+/* The path of the region uid @uid holds, from ListRegions. */
 static char *region_of_uid(sd_bus *bus, uid_t uid)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        const char *name, *policy, *p;
         char *path = NULL;
-        uint64_t size;
-        uint32_t owner;
 
-        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "ListRegions", &error, &reply,
-                                     NULL));
-        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ostsu)"));
-        while (sd_bus_message_read(reply, "(ostsu)", &p, &name, &size, &policy, &owner) > 0)
-                if (owner == uid) {
-                        ASSERT(!path);
-                        path = strdup(p);
-                        ASSERT(path);
-                }
-        ASSERT(path);
+        ASSERT(region_listed_find(bus, match_uid, &uid, &path, NULL));
         return path;
 }
 

@@ -192,7 +192,7 @@ static gmem_region *create_region(gmem_client *c, uint64_t size, bool persist, b
 {
         _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = -1;
         gmem_options *o = NULL;
-        gmem_region *region = NULL;
+        gmem_region *region;
 
         ASSERT(kvm >= 0);
         vm = ioctl(kvm, KVM_CREATE_VM, 0);
@@ -200,7 +200,7 @@ static gmem_region *create_region(gmem_client *c, uint64_t size, bool persist, b
         ASSERT_OK(gmem_options_new(&o));
         ASSERT_OK(gmem_options_set_persist(o, persist));
         ASSERT_OK(gmem_options_set_populate(o, populate));
-        ASSERT_OK(gmem_region_create(c, vm, size, o, &region));
+        region = test_region_create(c, vm, size, o);
         gmem_options_unref(o);
         return region;
 }
