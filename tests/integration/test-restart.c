@@ -188,7 +188,7 @@ static void drop_guest_and_wait_removed(sd_bus *bus, struct test_guest *g, gmem_
         }
 }
 
-static gmem_region *create_region(gmem_client *c, uint64_t size, bool persist, bool populate)
+static gmem_region *create_region(gmem_client *c, uint64_t size, gmem_policy policy, bool persist, bool populate)
 {
         _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = -1;
         gmem_options *o = NULL;
@@ -198,6 +198,7 @@ static gmem_region *create_region(gmem_client *c, uint64_t size, bool persist, b
         vm = ioctl(kvm, KVM_CREATE_VM, 0);
         ASSERT(vm >= 0);
         ASSERT_OK(gmem_options_new(&o));
+        ASSERT_OK(gmem_options_set_policy(o, policy));
         ASSERT_OK(gmem_options_set_persist(o, persist));
         ASSERT_OK(gmem_options_set_populate(o, populate));
         region = test_region_create(c, vm, size, o);
@@ -320,9 +321,10 @@ static void test_restart(int sig)
         guest_run_code(&g, code_before, sizeof(code_before));
         ASSERT(g.mem[DATA_GPA] == 0x11);
 
-        /* A persistent region whose owner goes before the restart. */
+        /* A persistent region whose owner goes before the restart; policy
+         * auto, which ListRegions shows as asked, not as applied. */
         kept_owner = client_open(&e);
-        p = create_region(kept_owner, 4 * MIB, true, true);
+        p = create_region(kept_owner, 4 * MIB, GMEM_POLICY_AUTO, true, true);
         persistent = strdup(gmem_region_get_path(p));
         gmem_region_unref(p);
         gmem_client_unref(kept_owner);
@@ -330,7 +332,7 @@ static void test_restart(int sig)
         /* A non-persistent region whose owner goes while gmemd is down; not
          * populated, so the bytes held on the nodes stay what they were. */
         gone_owner = client_open(&e);
-        n = create_region(gone_owner, 2 * MIB, false, false);
+        n = create_region(gone_owner, 2 * MIB, GMEM_POLICY_DEFAULT, false, false);
         gone = strdup(gmem_region_get_path(n));
         ASSERT(persistent && gone);
 
@@ -407,7 +409,7 @@ static void test_not_found(void)
         expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/01");
 
         c = client_open(&e);
-        region = create_region(c, 2 * MIB, true, false);
+        region = create_region(c, 2 * MIB, GMEM_POLICY_DEFAULT, true, false);
         path = strdup(gmem_region_get_path(region));
         ASSERT(path);
         call_release(bus, path);
