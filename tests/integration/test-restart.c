@@ -400,18 +400,25 @@ static void test_not_found(void)
         gmem_client *c;
         gmem_region *region;
         _cleanup_free_ char *path = NULL;
+        char alias[256];
+        uint64_t id;
 
         fprintf(stderr, "--- NotFound\n");
         ASSERT_OK(test_env_start(&e, &o));
         bus = bus_open(e.address);
         expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/999");
         expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/abc");
-        expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/01");
 
         c = client_open(&e);
         region = create_region(c, 2 * MIB, GMEM_POLICY_DEFAULT, true, false);
         path = strdup(gmem_region_get_path(region));
         ASSERT(path);
+        /* A region's path is one spelling of its id: no leading zero, nothing after it. */
+        ASSERT_OK(gmem_region_id_from_path(path, &id));
+        snprintf(alias, sizeof(alias), "%s/0%llu", GMEM_REGION_PATH_PREFIX, (unsigned long long) id);
+        expect_not_found(bus, alias);
+        snprintf(alias, sizeof(alias), "%s/%llux", GMEM_REGION_PATH_PREFIX, (unsigned long long) id);
+        expect_not_found(bus, alias);
         call_release(bus, path);
         expect_not_found(bus, path);
         gmem_region_unref(region);
