@@ -25,6 +25,8 @@
 
 #define METADATA_MAX (64U * 1024U)
 #define METADATA_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
+/* Pairs of fds tried under one name before giving up on it. */
+#define RESTORE_TRIES_MAX 8U
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
@@ -159,8 +161,9 @@ static int owner_from_json(json_object *o, struct region *r)
         return r->owner_bus_name ? 0 : -ENOMEM;
 }
 
-/* A region from its metadata and its guest_memfd (taken over, closed on failure). */
-static int region_from_metadata(const char *json, int fd, struct region **ret)
+/* A region from its metadata, which must be that of region @expected_id, and
+ * its guest_memfd (taken over, closed on failure). */
+static int region_from_metadata(const char *json, uint64_t expected_id, int fd, struct region **ret)
 {
         _cleanup_close_ int owned_fd = fd;
         _cleanup_(json_object_putp) json_object *o = json_tokener_parse(json);
@@ -178,7 +181,7 @@ static int region_from_metadata(const char *json, int fd, struct region **ret)
             (k = json_field(o, "shared", json_type_boolean, &shared)) < 0 || (k = placement_from_json(o, &p)) < 0)
                 return k;
         /* The metadata must describe this very fd. */
-        if (id == 0 || !fd_is_guest_memfd(fd) || fstat(fd, &st) < 0 || (uint64_t) st.st_size != size)
+        if (id != expected_id || !fd_is_guest_memfd(fd) || fstat(fd, &st) < 0 || (uint64_t) st.st_size != size)
                 return -EBADMSG;
         k = region_new(id, json_object_get_string(name), TAKE_FD(owned_fd), size, json_object_get_boolean(shared),
                        &p, &r);
@@ -266,33 +269,61 @@ void fdstore_remove_region(struct region *r)
         r->stored = false;
 }
 
-/* One store entry: @a and @b, the guest_memfd and the metadata in either order. */
-static int restore_entry(const char *name, int a, int b, struct region **ret)
+/* The region id a store entry's name promises, or -EBADMSG. */
+static int id_from_name(const char *name, uint64_t *ret)
 {
-        _cleanup_close_ int memfd = a, meta = b;
-        _cleanup_(region_freep) struct region *r = NULL;
-        _cleanup_free_ char *json = NULL;
-        char expected[64];
-        int k;
+        const char *p = name + strlen(FDSTORE_NAME_PREFIX);
+        char *end;
 
-        if (meta >= 0 && fd_is_guest_memfd(meta)) {
-                memfd = b;
-                meta = a;
+        if (strncmp(name, FDSTORE_NAME_PREFIX, strlen(FDSTORE_NAME_PREFIX)) != 0 || *p < '1' || *p > '9')
+                return -EBADMSG;
+        errno = 0;
+        *ret = strtoull(p, &end, 10);
+        return errno || *end ? -EBADMSG : 0;
+}
+
+/* Region @id from the first guest_memfd and metadata fd among @fds that
+ * describe it; the error of the last pair tried otherwise. */
+static int restore_from_fds(uint64_t id, const int *fds, size_t n_fds, struct region **ret)
+{
+        unsigned tries = 0;
+        int k = -EBADMSG;
+
+        for (size_t m = 0; m < n_fds && tries < RESTORE_TRIES_MAX; m++) {
+                _cleanup_free_ char *json = NULL;
+
+                if (fd_is_guest_memfd(fds[m]) || metadata_read(fds[m], &json) < 0)
+                        continue;
+                for (size_t g = 0; g < n_fds && tries < RESTORE_TRIES_MAX; g++) {
+                        int dup_fd;
+
+                        if (!fd_is_guest_memfd(fds[g]))
+                                continue;
+                        tries++;
+                        dup_fd = fcntl(fds[g], F_DUPFD_CLOEXEC, 3);
+                        k = dup_fd < 0 ? negative_errno() : region_from_metadata(json, id, dup_fd, ret);
+                        if (k >= 0 || k == -ENOMEM)
+                                return k;
+                }
         }
-        if (meta < 0)
-                return -EBADMSG;
-        k = metadata_read(meta, &json);
-        if (k < 0)
-                return k;
-        k = region_from_metadata(json, TAKE_FD(memfd), &r);
-        if (k < 0)
-                return k;
-        snprintf(expected, sizeof(expected), FDSTORE_NAME_PREFIX "%" PRIu64, r->id);
-        if (!streq(name, expected))
-                return -EBADMSG;
-        r->stored = true;
-        *ret = TAKE_PTR(r);
-        return 0;
+        return k;
+}
+
+/* One store entry: the @n_fds fds stored under @name, which gmemd leaves as
+ * a guest_memfd and its metadata in either order. A store that holds more
+ * under the name (a stray fd, a second copy) still gives the region back if
+ * one guest_memfd and one metadata fd among them describe it. All @fds are
+ * closed; the region holds its own duplicate of the guest_memfd. */
+static int restore_entry(const char *name, int *fds, size_t n_fds, struct region **ret)
+{
+        uint64_t id;
+        int k = id_from_name(name, &id);
+
+        if (k >= 0)
+                k = restore_from_fds(id, fds, n_fds, ret);
+        for (size_t i = 0; i < n_fds; i++)
+                safe_close(fds[i]);
+        return k;
 }
 
 static void drop_entry(const char *name)
@@ -303,37 +334,63 @@ static void drop_entry(const char *name)
                 (void) sd_pid_notify(0, false, state);
 }
 
+/* Take every fd passed under names[@first] out of @names, into @fds. */
+static size_t take_group(char **names, int n, int first, int *fds)
+{
+        size_t n_fds = 0;
+
+        for (int j = first; j < n; j++) {
+                if (!names[j] || !streq(names[j], names[first]))
+                        continue;
+                fds[n_fds++] = SD_LISTEN_FDS_START + j;
+                if (j != first) {
+                        free(names[j]);
+                        names[j] = NULL;
+                }
+        }
+        return n_fds;
+}
+
 void fdstore_load(struct region **ret)
 {
         char **names = NULL;
+        _cleanup_free_ int *fds = NULL;
         int n = sd_listen_fds_with_names(true, &names);
 
         *ret = NULL;
         if (n < 0)
                 log_warning_errno(n, "Cannot take the fds the service manager passed: %m");
+        if (n > 0 && !(fds = calloc((size_t) n, sizeof(*fds))))
+                log_oom();
         for (int i = 0; i < n; i++) {
-                int partner = -1, k;
+                _cleanup_free_ char *name = names[i];
                 struct region *r = NULL;
+                size_t n_fds;
+                int k;
 
-                if (!names[i])
+                if (!fds) {
+                        safe_close(SD_LISTEN_FDS_START + i);
                         continue;
-                for (int j = i + 1; j < n && partner < 0; j++)
-                        if (names[j] && streq(names[i], names[j]))
-                                partner = j;
-                k = restore_entry(names[i], SD_LISTEN_FDS_START + i,
-                                  partner >= 0 ? SD_LISTEN_FDS_START + partner : -1, &r);
-                if (k >= 0)
-                        LIST_PREPEND(*ret, r);
-                else {
-                        log_warning_errno(k, "Cannot restore '%s' from the fd store, dropping it: %m", names[i]);
-                        drop_entry(names[i]);
                 }
-                if (partner >= 0) {
-                        free(names[partner]);
-                        names[partner] = NULL;
+                if (!name)
+                        continue;
+                n_fds = take_group(names, n, i, fds);
+                k = restore_entry(name, fds, n_fds, &r);
+                if (k < 0) {
+                        log_warning_errno(k, "Cannot restore '%s' (%zu fd(s)) from the fd store, dropping it: %m",
+                                          name, n_fds);
+                        drop_entry(name);
+                        continue;
                 }
-                free(names[i]);
-                names[i] = NULL;
+                LIST_PREPEND(*ret, r);
+                r->stored = true;
+                if (n_fds == 2)
+                        continue;
+                /* Only the pair that described the region goes back in. */
+                log_warning("The fd store held %zu fds under '%s' instead of 2; storing region %" PRIu64 " anew",
+                            n_fds, name, r->id);
+                drop_entry(name);
+                fdstore_add_region(r);
         }
         free(names);
 }

@@ -213,15 +213,18 @@ static int wait_ready(struct test_env *e, int notify_fd)
         }
 }
 
-/* In the child: the stored fds at 3, 4, ... as $LISTEN_FDS says. */
+/* In the child: the stored fds at 3, 4, ... as $LISTEN_FDS says, and no
+ * other fd beyond stderr, as systemd starts a service. */
 static void pass_stored_fds(struct test_env *e)
 {
-        int moved[TEST_FDSTORE_MAX];
-        char names[TEST_FDSTORE_MAX * 257] = "", number[32];
+        static int moved[TEST_FDSTORE_MAX];
+        char *names = calloc(TEST_FDSTORE_MAX, sizeof(e->store[0].name) + 1), number[32];
         int first = 3 + (int) e->n_store;
 
-        if (e->n_store == 0)
+        if (e->n_store == 0 || !names) {
+                close_range(3, ~0U, 0);
                 return;
+        }
         for (size_t i = 0; i < e->n_store; i++)
                 moved[i] = fcntl(e->store[i].fd, F_DUPFD, first);
         for (size_t i = 0; i < e->n_store; i++) {
@@ -230,11 +233,14 @@ static void pass_stored_fds(struct test_env *e)
                 strcat(names, i ? ":" : "");
                 strcat(names, e->store[i].name);
         }
+        close_range((unsigned) first, ~0U, 0);
         snprintf(number, sizeof(number), "%zu", e->n_store);
         setenv("LISTEN_FDS", number, 1);
-        setenv("LISTEN_FDNAMES", names, 1);
-        snprintf(number, sizeof(number), "%d", (int) getpid());
+        if (e->listen != TEST_LISTEN_NO_NAMES)
+                setenv("LISTEN_FDNAMES", names, 1);
+        snprintf(number, sizeof(number), "%d", e->listen == TEST_LISTEN_OTHER_PID ? (int) getppid() : (int) getpid());
         setenv("LISTEN_PID", number, 1);
+        free(names);
 }
 
 static int spawn_daemon(struct test_env *e, int notify_fd)
