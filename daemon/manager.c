@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "bus-caller.h"
 #include "bus-contract.h"
@@ -48,6 +49,17 @@ struct region *manager_find_region(struct manager *m, uint64_t id)
         LIST_FOREACH(r, m->regions)
                 if (r->id == id)
                         return r;
+        return NULL;
+}
+
+struct region *manager_find_region_by_file(struct manager *m, const struct stat *st)
+{
+        LIST_FOREACH(r, m->regions) {
+                struct stat other;
+
+                if (fstat(r->fd, &other) >= 0 && other.st_dev == st->st_dev && other.st_ino == st->st_ino)
+                        return r;
+        }
         return NULL;
 }
 
@@ -105,15 +117,23 @@ void manager_release_region(struct manager *m, struct region *r, const char *why
 
 void manager_restore(struct manager *m)
 {
-        struct region *restored = NULL;
+        struct region *restored = NULL, *held;
+        struct stat st;
 
         fdstore_load(&restored);
+        /* Oldest first: where two entries hold one guest_memfd, the lower id keeps it. */
         while (restored) {
                 struct region *r = restored;
 
+                LIST_FOREACH(i, restored)
+                        if (i->id < r->id)
+                                r = i;
                 LIST_REMOVE(restored, r);
-                if (manager_find_region(m, r->id)) {
-                        log_warning("The fd store holds region %" PRIu64 " twice; dropping the copy", r->id);
+                held = fstat(r->fd, &st) < 0 ? NULL : manager_find_region_by_file(m, &st);
+                if (held) {
+                        log_warning("Region %" PRIu64 " in the fd store has the guest_memfd of region %" PRIu64
+                                    "; dropping it", r->id, held->id);
+                        fdstore_remove_region(r);
                         region_free(r);
                         continue;
                 }

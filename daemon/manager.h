@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
@@ -46,6 +47,8 @@ struct manager *manager_free(struct manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, manager_free);
 
 struct region *manager_find_region(struct manager *m, uint64_t id);
+/* The region whose guest_memfd is the file @st describes, if any. */
+struct region *manager_find_region_by_file(struct manager *m, const struct stat *st);
 /* Take over @r (its id set, unique) and emit RegionAdded. */
 void manager_add_region(struct manager *m, struct region *r);
 /* Forget the region for good: emit RegionRemoved, drop it from the fd store

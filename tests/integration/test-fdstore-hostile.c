@@ -158,6 +158,8 @@ static void add_hostile_entries(struct test_env *e, int gmemfd, const char *good
         store_pair(e, "region-92", 92, 0, sv[0]);
         /* Metadata of another id than the name says. */
         store_pair(e, "region-93", 94, 2 * MIB, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3));
+        /* A valid entry, but for a guest_memfd another region already is. */
+        store_pair(e, "region-99", 99, 2 * MIB, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3));
         /* Metadata claiming more than the guest_memfd holds. */
         store_pair(e, "region-95", 95, 1024 * MIB, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3));
         /* A guest_memfd alone; two guest_memfds; two metadata fds. */
@@ -479,6 +481,51 @@ static void test_sigterm_while_populating(void)
         free(e);
 }
 
+static int create_with_memfd(sd_bus *bus, int vm, int memfd, uint64_t size, char *error_name, size_t n)
+{
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r = sd_bus_call_method(bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE, "CreateRegion",
+                                   &error, NULL, "hta{sv}", vm, size, 2, "memfd", "h", memfd, "persist", "b", 1);
+
+        snprintf(error_name, n, "%s", r < 0 ? error.name : "");
+        if (r < 0)
+                fprintf(stderr, "CreateRegion: %s: %s\n", error.name, error.message);
+        return r;
+}
+
+/* One guest_memfd is one region: the fd store keeps a file once (systemd
+ * drops a second fd of the same file), so a second region on it would not
+ * survive a restart, and it would count against the quota twice. */
+static void test_guest_memfd_once(void)
+{
+        struct test_env *e = calloc(1, sizeof(*e));
+        struct test_env_options o = { .fd_store = true };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = -1, memfd = -1, again = -1;
+        struct kvm_create_guest_memfd args = {
+                .size = 2 * MIB, .flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
+        };
+        char error_name[256];
+
+        fprintf(stderr, "--- one region per guest_memfd\n");
+        ASSERT(e && kvm >= 0);
+        vm = ioctl(kvm, KVM_CREATE_VM, 0);
+        ASSERT(vm >= 0);
+        memfd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &args);
+        ASSERT(memfd >= 0);
+        again = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
+        ASSERT(again >= 0);
+        ASSERT_OK(test_env_start(e, &o));
+        bus = bus_open(e->address);
+        ASSERT_OK(create_with_memfd(bus, vm, memfd, 2 * MIB, error_name, sizeof(error_name)));
+        ASSERT(create_with_memfd(bus, vm, again, 2 * MIB, error_name, sizeof(error_name)) < 0);
+        ASSERT_STREQ(error_name, GMEM_ERROR_INVALID_ARGUMENT);
+        ASSERT_OK(test_env_restart_daemon(e, SIGKILL));
+        ASSERT(restored_regions(bus) == 1);
+        ASSERT_OK(test_env_stop(e));
+        free(e);
+}
+
 int main(void)
 {
         struct rlimit rl;
@@ -495,6 +542,7 @@ int main(void)
         test_hostile_store();
         test_listen_env();
         test_sigterm_while_populating();
+        test_guest_memfd_once();
         fprintf(stderr, "ok\n");
         return 0;
 }
