@@ -283,17 +283,23 @@ static int id_from_name(const char *name, uint64_t *ret)
 }
 
 /* Region @id from the first guest_memfd and metadata fd among @fds that
- * describe it; the error of the last pair tried otherwise. */
-static int restore_from_fds(uint64_t id, const int *fds, size_t n_fds, struct region **ret)
+ * describe it; otherwise the error of the last pair tried, and in
+ * *ret_reason what was wrong, for the log. */
+static int restore_from_fds(uint64_t id, const int *fds, size_t n_fds, struct region **ret,
+                            const char **ret_reason)
 {
         unsigned tries = 0;
+        bool have_guest_memfd = false, have_metadata = false;
         int k = -EBADMSG;
 
-        for (size_t m = 0; m < n_fds && tries < RESTORE_TRIES_MAX; m++) {
+        for (size_t i = 0; i < n_fds; i++)
+                have_guest_memfd = have_guest_memfd || fd_is_guest_memfd(fds[i]);
+        for (size_t m = 0; have_guest_memfd && m < n_fds && tries < RESTORE_TRIES_MAX; m++) {
                 _cleanup_free_ char *json = NULL;
 
                 if (fd_is_guest_memfd(fds[m]) || metadata_read(fds[m], &json) < 0)
                         continue;
+                have_metadata = true;
                 for (size_t g = 0; g < n_fds && tries < RESTORE_TRIES_MAX; g++) {
                         int dup_fd;
 
@@ -306,6 +312,10 @@ static int restore_from_fds(uint64_t id, const int *fds, size_t n_fds, struct re
                                 return k;
                 }
         }
+        *ret_reason = !have_guest_memfd ? "none of its fds is a guest_memfd"
+                      : !have_metadata  ? "none of its fds is a sealed memfd of gmemd's metadata"
+                      : k == -EBADMSG   ? "its metadata does not describe this region and its guest_memfd"
+                                        : "its guest_memfd cannot be mapped and placed";
         return k;
 }
 
@@ -314,13 +324,14 @@ static int restore_from_fds(uint64_t id, const int *fds, size_t n_fds, struct re
  * under the name (a stray fd, a second copy) still gives the region back if
  * one guest_memfd and one metadata fd among them describe it. All @fds are
  * closed; the region holds its own duplicate of the guest_memfd. */
-static int restore_entry(const char *name, int *fds, size_t n_fds, struct region **ret)
+static int restore_entry(const char *name, int *fds, size_t n_fds, struct region **ret, const char **ret_reason)
 {
         uint64_t id;
         int k = id_from_name(name, &id);
 
+        *ret_reason = "its name is not " FDSTORE_NAME_PREFIX "<id>";
         if (k >= 0)
-                k = restore_from_fds(id, fds, n_fds, ret);
+                k = restore_from_fds(id, fds, n_fds, ret, ret_reason);
         for (size_t i = 0; i < n_fds; i++)
                 safe_close(fds[i]);
         return k;
@@ -365,6 +376,7 @@ void fdstore_load(struct region **ret)
         for (int i = 0; i < n; i++) {
                 _cleanup_free_ char *name = names[i];
                 struct region *r = NULL;
+                const char *reason;
                 size_t n_fds;
                 int k;
 
@@ -375,10 +387,10 @@ void fdstore_load(struct region **ret)
                 if (!name)
                         continue;
                 n_fds = take_group(names, n, i, fds);
-                k = restore_entry(name, fds, n_fds, &r);
+                k = restore_entry(name, fds, n_fds, &r, &reason);
                 if (k < 0) {
-                        log_warning_errno(k, "Cannot restore '%s' (%zu fd(s)) from the fd store, dropping it: %m",
-                                          name, n_fds);
+                        log_warning_errno(k, "Dropping '%s' (%zu fd(s)) from the fd store, %s: %m", name, n_fds,
+                                          reason);
                         drop_entry(name);
                         continue;
                 }
