@@ -40,39 +40,39 @@ static json_object *nodes_to_json(const struct placement *p)
         return TAKE_PTR(a);
 }
 
-/* The metadata of @r as JSON text. */
-static int region_metadata_to_json(const struct region *r, char **ret)
+/* The metadata of @region as JSON text. */
+static int region_metadata_to_json(const struct region *region, char **ret)
 {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
         const struct {
                 const char *key;
                 json_object *value;
         } fields[] = {
-                { "id", json_object_new_uint64(r->id) },
-                { "name", json_object_new_string(r->name) },
-                { "size", json_object_new_uint64(r->size) },
-                { "shared", json_object_new_boolean(r->shared) },
-                { "persist", json_object_new_boolean(r->persist) },
-                { "policy", json_object_new_string(placement_policy_to_string(r->placement.requested)) },
-                { "applied", json_object_new_string(placement_policy_to_string(r->placement.applied)) },
-                { "nodes", nodes_to_json(&r->placement) },
-                { "owner_uid", json_object_new_uint64(r->owner_uid) },
-                { "owner_pid", json_object_new_uint64((uint64_t) r->owner_pid) },
-                { "owner_bus_name", r->owner_bus_name ? json_object_new_string(r->owner_bus_name) : NULL },
+                { "id", json_object_new_uint64(region->id) },
+                { "name", json_object_new_string(region->name) },
+                { "size", json_object_new_uint64(region->size) },
+                { "shared", json_object_new_boolean(region->shared) },
+                { "persist", json_object_new_boolean(region->persist) },
+                { "policy", json_object_new_string(placement_policy_to_string(region->placement.requested)) },
+                { "applied", json_object_new_string(placement_policy_to_string(region->placement.applied)) },
+                { "nodes", nodes_to_json(&region->placement) },
+                { "owner_uid", json_object_new_uint64(region->owner_uid) },
+                { "owner_pid", json_object_new_uint64((uint64_t) region->owner_pid) },
+                { "owner_bus_name", region->owner_bus_name ? json_object_new_string(region->owner_bus_name) : NULL },
         };
-        int k = o ? 0 : -ENOMEM;
+        int r = o ? 0 : -ENOMEM;
 
         /* Every value is handed to @o, or dropped, whatever fails. */
         for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
                 bool want = fields[i].value || streq(fields[i].key, "owner_bus_name");
 
-                if (k < 0 || !want || json_object_object_add(o, fields[i].key, fields[i].value) < 0) {
+                if (r < 0 || !want || json_object_object_add(o, fields[i].key, fields[i].value) < 0) {
                         json_object_put(fields[i].value);
-                        k = -ENOMEM;
+                        r = -ENOMEM;
                 }
         }
-        if (k < 0)
-                return k;
+        if (r < 0)
+                return r;
         *ret = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         return *ret ? 0 : -ENOMEM;
 }
@@ -87,10 +87,10 @@ static int json_field(json_object *o, const char *key, json_type type, json_obje
 static int json_u64(json_object *o, const char *key, uint64_t *ret)
 {
         json_object *v;
-        int k = json_field(o, key, json_type_int, &v);
+        int r = json_field(o, key, json_type_int, &v);
 
-        if (k < 0)
-                return k;
+        if (r < 0)
+                return r;
         if (json_object_get_int64(v) < 0)
                 return -EBADMSG;
         *ret = json_object_get_uint64(v);
@@ -100,14 +100,14 @@ static int json_u64(json_object *o, const char *key, uint64_t *ret)
 static int json_policy(json_object *o, const char *key, enum placement_policy *ret)
 {
         json_object *v;
-        int k = json_field(o, key, json_type_string, &v);
+        int r = json_field(o, key, json_type_string, &v);
 
-        if (k < 0)
-                return k;
-        k = placement_policy_from_string(json_object_get_string(v));
-        if (k < 0)
+        if (r < 0)
+                return r;
+        r = placement_policy_from_string(json_object_get_string(v));
+        if (r < 0)
                 return -EBADMSG;
-        *ret = (enum placement_policy) k;
+        *ret = (enum placement_policy) r;
         return 0;
 }
 
@@ -115,11 +115,11 @@ static int placement_from_json(json_object *o, struct placement *ret)
 {
         _cleanup_(placement_done) struct placement p = {};
         json_object *nodes;
-        int k;
+        int r;
 
-        if ((k = json_policy(o, "policy", &p.requested)) < 0 || (k = json_policy(o, "applied", &p.applied)) < 0 ||
-            (k = json_field(o, "nodes", json_type_array, &nodes)) < 0)
-                return k;
+        if ((r = json_policy(o, "policy", &p.requested)) < 0 || (r = json_policy(o, "applied", &p.applied)) < 0 ||
+            (r = json_field(o, "nodes", json_type_array, &nodes)) < 0)
+                return r;
         p.n_nodes = json_object_array_length(nodes);
         p.nodes = calloc(p.n_nodes ?: 1, sizeof(*p.nodes));
         if (!p.nodes)
@@ -137,28 +137,28 @@ static int placement_from_json(json_object *o, struct placement *ret)
 }
 
 /* The fields region_new() does not take. */
-static int owner_from_json(json_object *o, struct region *r)
+static int owner_from_json(json_object *o, struct region *region)
 {
         json_object *v, *bus_name;
         uint64_t uid, pid;
-        int k;
+        int r;
 
-        if ((k = json_field(o, "persist", json_type_boolean, &v)) < 0 || (k = json_u64(o, "owner_uid", &uid)) < 0 ||
-            (k = json_u64(o, "owner_pid", &pid)) < 0)
-                return k;
+        if ((r = json_field(o, "persist", json_type_boolean, &v)) < 0 || (r = json_u64(o, "owner_uid", &uid)) < 0 ||
+            (r = json_u64(o, "owner_pid", &pid)) < 0)
+                return r;
         if (uid > UINT32_MAX || pid > INT32_MAX)
                 return -EBADMSG;
-        r->persist = json_object_get_boolean(v);
-        r->owner_uid = (uid_t) uid;
-        r->owner_pid = (pid_t) pid;
-        if (r->persist)
+        region->persist = json_object_get_boolean(v);
+        region->owner_uid = (uid_t) uid;
+        region->owner_pid = (pid_t) pid;
+        if (region->persist)
                 return 0;
         /* Not persistent: it follows a connection, which must be named. */
-        k = json_field(o, "owner_bus_name", json_type_string, &bus_name);
-        if (k < 0)
-                return k;
-        r->owner_bus_name = strdup(json_object_get_string(bus_name));
-        return r->owner_bus_name ? 0 : -ENOMEM;
+        r = json_field(o, "owner_bus_name", json_type_string, &bus_name);
+        if (r < 0)
+                return r;
+        region->owner_bus_name = strdup(json_object_get_string(bus_name));
+        return region->owner_bus_name ? 0 : -ENOMEM;
 }
 
 /* A region from its metadata, which must be that of region @expected_id, and
@@ -168,29 +168,29 @@ static int region_from_metadata(const char *json, uint64_t expected_id, int fd, 
         _cleanup_close_ int owned_fd = fd;
         _cleanup_(json_object_putp) json_object *o = json_tokener_parse(json);
         _cleanup_(placement_done) struct placement p = {};
-        _cleanup_(region_freep) struct region *r = NULL;
+        _cleanup_(region_freep) struct region *region = NULL;
         json_object *name, *shared;
         uint64_t id, size;
         struct stat st;
-        int k;
+        int r;
 
         if (!o || !json_object_is_type(o, json_type_object))
                 return -EBADMSG;
-        if ((k = json_u64(o, "id", &id)) < 0 || (k = json_u64(o, "size", &size)) < 0 ||
-            (k = json_field(o, "name", json_type_string, &name)) < 0 ||
-            (k = json_field(o, "shared", json_type_boolean, &shared)) < 0 || (k = placement_from_json(o, &p)) < 0)
-                return k;
+        if ((r = json_u64(o, "id", &id)) < 0 || (r = json_u64(o, "size", &size)) < 0 ||
+            (r = json_field(o, "name", json_type_string, &name)) < 0 ||
+            (r = json_field(o, "shared", json_type_boolean, &shared)) < 0 || (r = placement_from_json(o, &p)) < 0)
+                return r;
         /* The metadata must describe this very fd. */
         if (id != expected_id || !fd_is_guest_memfd(fd) || fstat(fd, &st) < 0 || (uint64_t) st.st_size != size)
                 return -EBADMSG;
-        k = region_new(id, json_object_get_string(name), TAKE_FD(owned_fd), size, json_object_get_boolean(shared),
-                       &p, &r);
-        if (k < 0)
-                return k;
-        k = owner_from_json(o, r);
-        if (k < 0)
-                return k;
-        *ret = TAKE_PTR(r);
+        r = region_new(id, json_object_get_string(name), TAKE_FD(owned_fd), size, json_object_get_boolean(shared),
+                       &p, &region);
+        if (r < 0)
+                return r;
+        r = owner_from_json(o, region);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(region);
         return 0;
 }
 
@@ -240,33 +240,33 @@ static int notify_store(const char *what, uint64_t id, const int *fds, unsigned 
         return sd_pid_notify_with_fds(0, false, state, fds, n_fds);
 }
 
-void fdstore_add_region(struct region *r)
+void fdstore_add_region(struct region *region)
 {
         _cleanup_free_ char *json = NULL;
         _cleanup_close_ int meta = -1;
-        int k;
+        int r;
 
-        k = region_metadata_to_json(r, &json);
-        if (k >= 0)
-                k = meta = metadata_memfd(json);
-        if (k >= 0)
-                k = notify_store("FDSTORE=1", r->id, (const int[]) { r->fd, meta }, 2);
-        if (k < 0)
-                log_warning_errno(k, "Cannot put region %" PRIu64 " into the fd store, it will not survive a "
-                                  "restart of gmemd: %m", r->id);
-        r->stored = k > 0;
+        r = region_metadata_to_json(region, &json);
+        if (r >= 0)
+                r = meta = metadata_memfd(json);
+        if (r >= 0)
+                r = notify_store("FDSTORE=1", region->id, (const int[]) { region->fd, meta }, 2);
+        if (r < 0)
+                log_warning_errno(r, "Cannot put region %" PRIu64 " into the fd store, it will not survive a "
+                                  "restart of gmemd: %m", region->id);
+        region->stored = r > 0;
 }
 
-void fdstore_remove_region(struct region *r)
+void fdstore_remove_region(struct region *region)
 {
-        int k;
+        int r;
 
-        if (!r->stored)
+        if (!region->stored)
                 return;
-        k = notify_store("FDSTOREREMOVE=1", r->id, NULL, 0);
-        if (k < 0)
-                log_warning_errno(k, "Cannot drop region %" PRIu64 " from the fd store: %m", r->id);
-        r->stored = false;
+        r = notify_store("FDSTOREREMOVE=1", region->id, NULL, 0);
+        if (r < 0)
+                log_warning_errno(r, "Cannot drop region %" PRIu64 " from the fd store: %m", region->id);
+        region->stored = false;
 }
 
 /* The region id a store entry's name promises, or -EBADMSG. */
@@ -290,7 +290,7 @@ static int restore_from_fds(uint64_t id, const int *fds, size_t n_fds, struct re
 {
         unsigned tries = 0;
         bool have_guest_memfd = false, have_metadata = false;
-        int k = -EBADMSG;
+        int r = -EBADMSG;
 
         for (size_t i = 0; i < n_fds; i++)
                 have_guest_memfd = have_guest_memfd || fd_is_guest_memfd(fds[i]);
@@ -307,16 +307,16 @@ static int restore_from_fds(uint64_t id, const int *fds, size_t n_fds, struct re
                                 continue;
                         tries++;
                         dup_fd = fcntl(fds[g], F_DUPFD_CLOEXEC, 3);
-                        k = dup_fd < 0 ? negative_errno() : region_from_metadata(json, id, dup_fd, ret);
-                        if (k >= 0 || k == -ENOMEM)
-                                return k;
+                        r = dup_fd < 0 ? negative_errno() : region_from_metadata(json, id, dup_fd, ret);
+                        if (r >= 0 || r == -ENOMEM)
+                                return r;
                 }
         }
         *ret_reason = !have_guest_memfd ? "none of its fds is a guest_memfd"
                       : !have_metadata  ? "none of its fds is a sealed memfd of gmemd's metadata"
-                      : k == -EBADMSG   ? "its metadata does not describe this region and its guest_memfd"
+                      : r == -EBADMSG   ? "its metadata does not describe this region and its guest_memfd"
                                         : "its guest_memfd cannot be mapped and placed";
-        return k;
+        return r;
 }
 
 /* One store entry: the @n_fds fds stored under @name, which gmemd leaves as
@@ -327,14 +327,14 @@ static int restore_from_fds(uint64_t id, const int *fds, size_t n_fds, struct re
 static int restore_entry(const char *name, int *fds, size_t n_fds, struct region **ret, const char **ret_reason)
 {
         uint64_t id;
-        int k = id_from_name(name, &id);
+        int r = id_from_name(name, &id);
 
         *ret_reason = "its name is not " FDSTORE_NAME_PREFIX "<id>";
-        if (k >= 0)
-                k = restore_from_fds(id, fds, n_fds, ret, ret_reason);
+        if (r >= 0)
+                r = restore_from_fds(id, fds, n_fds, ret, ret_reason);
         for (size_t i = 0; i < n_fds; i++)
                 safe_close(fds[i]);
-        return k;
+        return r;
 }
 
 static void drop_entry(const char *name)
@@ -375,10 +375,10 @@ void fdstore_load(struct region **ret)
                 log_oom();
         for (int i = 0; i < n; i++) {
                 _cleanup_free_ char *name = names[i];
-                struct region *r = NULL;
+                struct region *region = NULL;
                 const char *reason;
                 size_t n_fds;
-                int k;
+                int r;
 
                 if (!fds) {
                         safe_close(SD_LISTEN_FDS_START + i);
@@ -387,22 +387,22 @@ void fdstore_load(struct region **ret)
                 if (!name)
                         continue;
                 n_fds = take_group(names, n, i, fds);
-                k = restore_entry(name, fds, n_fds, &r, &reason);
-                if (k < 0) {
-                        log_warning_errno(k, "Dropping '%s' (%zu fd(s)) from the fd store, %s: %m", name, n_fds,
+                r = restore_entry(name, fds, n_fds, &region, &reason);
+                if (r < 0) {
+                        log_warning_errno(r, "Dropping '%s' (%zu fd(s)) from the fd store, %s: %m", name, n_fds,
                                           reason);
                         drop_entry(name);
                         continue;
                 }
-                LIST_PREPEND(*ret, r);
-                r->stored = true;
+                LIST_PREPEND(*ret, region);
+                region->stored = true;
                 if (n_fds == 2)
                         continue;
                 /* Only the pair that described the region goes back in. */
                 log_warning("The fd store held %zu fds under '%s' instead of 2; storing region %" PRIu64 " anew",
-                            n_fds, name, r->id);
+                            n_fds, name, region->id);
                 drop_entry(name);
-                fdstore_add_region(r);
+                fdstore_add_region(region);
         }
         free(names);
 }

@@ -49,11 +49,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, manager_free);
 struct region *manager_find_region(struct manager *m, uint64_t id);
 /* The region whose guest_memfd is the file @st describes, if any. */
 struct region *manager_find_region_by_file(struct manager *m, const struct stat *st);
-/* Take over @r (its id set, unique) and emit RegionAdded. */
-void manager_add_region(struct manager *m, struct region *r);
+/* Take over @region (its id set, unique) and emit RegionAdded. */
+void manager_add_region(struct manager *m, struct region *region);
 /* Forget the region for good: emit RegionRemoved, drop it from the fd store
  * and free it (once no worker populates it any more). */
-void manager_release_region(struct manager *m, struct region *r, const char *why);
+void manager_release_region(struct manager *m, struct region *region, const char *why);
 /* Take over the regions a previous gmemd left in the fd store. */
 void manager_restore(struct manager *m);
 /* Stopping: a region in the fd store is only closed here (the next gmemd
