@@ -6,7 +6,7 @@
  * org.gmem1.Error replies.
  *
  * Who calls what: every bus method and property getter checks its caller
- * here first; manager.c frees the clients at exit; main.c calls
+ * here first; main.c frees the clients at exit; main.c calls
  * bus_reattach_owners() once after the regions were restored. */
 #pragma once
 

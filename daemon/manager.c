@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The region registry: adding, finding, releasing, restoring at start and
  * keeping at stop, and the per-node and per-user sums over all regions. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "bus-caller.h"
 #include "bus-contract.h"
-#include "bus-populate.h"
 #include "fdstore.h"
 #include "list.h"
 #include "log.h"
@@ -32,9 +31,8 @@ struct manager *manager_free(struct manager *m)
 {
         if (!m)
                 return NULL;
-        manager_stop(m);
-        while (m->clients)
-                client_free(m->clients);
+        /* main.c stopped the regions, their workers and the clients. */
+        assert(!m->regions && !m->populating && !m->clients);
         kernel_features_done(&m->features);
         safe_close(m->kvm_fd);
         sd_bus_flush_close_unref(m->bus);
@@ -156,7 +154,6 @@ void manager_stop(struct manager *m)
                 } else
                         manager_release_region(m, region, "daemon is stopping");
         }
-        bus_populate_finish_all(m);
 }
 
 void manager_user_usage(struct manager *m, uid_t uid, unsigned *ret_count, uint64_t *ret_bytes)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gmemd's state and its region registry.
  *
- * Who calls what: main.c creates, restores, stops and frees the manager; the
+ * Who calls what: main.c creates, restores, stops and frees the manager
+ * (after it waited for the populate workers and freed the clients); the
  * bus objects (create-region.c, manager-dbus.c, region-dbus.c) and the caller
  * tracking (bus-caller.c) look regions up, add and release them. Nothing here
  * checks callers or builds replies: that is bus-caller.c and bus-populate.c. */
@@ -57,7 +58,8 @@ void manager_release_region(struct manager *m, struct region *region, const char
 /* Take over the regions a previous gmemd left in the fd store. */
 void manager_restore(struct manager *m);
 /* Stopping: a region in the fd store is only closed here (the next gmemd
- * restores it); any other is released. Then waits for every worker. */
+ * restores it); any other is released. A region a worker still populates
+ * is freed by that worker's completion (bus_populate_finish_all()). */
 void manager_stop(struct manager *m);
 
 /* Regions and bytes held by @uid, for the per-user limits. */
