@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fdstore.h"
+#include "gmem-config.h"
 #include "list.h"
 #include "log.h"
 #include "macro.h"
@@ -25,6 +26,11 @@
 
 #define METADATA_MAX (64U * 1024U)
 #define METADATA_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
+/* The fds gmemd has in the store (it is the process's one store), against
+ * what the service manager keeps: systemd drops, and only logs, an fd beyond
+ * FileDescriptorStoreMax=, which gmemd would otherwise believe stored. */
+static unsigned n_stored_fds;
+
 /* Pairs of fds tried under one name before giving up on it. */
 #define RESTORE_TRIES_MAX 8U
 
@@ -240,12 +246,28 @@ static int notify_store(const char *what, uint64_t id, const int *fds, unsigned 
         return sd_pid_notify_with_fds(0, false, state, fds, n_fds);
 }
 
+/* $FDSTORE (systemd 254 and later), or the FileDescriptorStoreMax= of gmemd.service. */
+static unsigned fdstore_max(void)
+{
+        const char *e = getenv("FDSTORE");
+        unsigned max;
+
+        return e && parse_uint(e, &max) >= 0 ? max : GMEM_FDSTORE_MAX;
+}
+
 void fdstore_add_region(struct region *region)
 {
         _cleanup_free_ char *json = NULL;
         _cleanup_close_ int meta = -1;
         int r;
 
+        if (n_stored_fds + 2 > fdstore_max()) {
+                log_warning("The fd store is full (%u fds): region %" PRIu64 " will not survive a restart of gmemd; "
+                            "raise FileDescriptorStoreMax= or lower limits.max_regions_per_user",
+                            n_stored_fds, region->id);
+                region->stored = false;
+                return;
+        }
         r = region_metadata_to_json(region, &json);
         if (r >= 0)
                 r = meta = metadata_memfd(json);
@@ -255,6 +277,8 @@ void fdstore_add_region(struct region *region)
                 log_warning_errno(r, "Cannot put region %" PRIu64 " into the fd store, it will not survive a "
                                   "restart of gmemd: %m", region->id);
         region->stored = r > 0;
+        if (region->stored)
+                n_stored_fds += 2;
 }
 
 void fdstore_remove_region(struct region *region)
@@ -267,6 +291,7 @@ void fdstore_remove_region(struct region *region)
         if (r < 0)
                 log_warning_errno(r, "Cannot drop region %" PRIu64 " from the fd store: %m", region->id);
         region->stored = false;
+        n_stored_fds -= 2;
 }
 
 /* The region id a store entry's name promises, or -EBADMSG. */
@@ -395,9 +420,11 @@ void fdstore_load(struct region **ret)
                         continue;
                 }
                 LIST_PREPEND(*ret, region);
-                region->stored = true;
-                if (n_fds == 2)
+                if (n_fds == 2) {
+                        region->stored = true;
+                        n_stored_fds += 2;
                         continue;
+                }
                 /* Only the pair that described the region goes back in. */
                 log_warning("The fd store held %zu fds under '%s' instead of 2; storing region %" PRIu64 " anew",
                             n_fds, name, region->id);

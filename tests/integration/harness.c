@@ -131,7 +131,8 @@ static void fdstore_apply(struct test_env *e, const char *text, const int *fds, 
         if (name)
                 snprintf(fdname, sizeof(fdname), "%.*s", (int) strcspn(name + 7, "\n"), name + 7);
         if (e->fd_store && strstr(text, "FDSTORE=1"))
-                for (; kept < n_fds && e->n_store < TEST_FDSTORE_MAX; kept++) {
+                /* systemd closes what does not fit, and only logs it. */
+                for (; kept < n_fds && e->n_store < (e->fdstore_max ?: TEST_FDSTORE_MAX); kept++) {
                         e->store[e->n_store].fd = fds[kept];
                         snprintf(e->store[e->n_store++].name, sizeof(e->store[0].name), "%s", fdname);
                 }
@@ -258,6 +259,12 @@ static int spawn_daemon(struct test_env *e, int notify_fd)
 
                 pass_stored_fds(e);
                 setenv("NOTIFY_SOCKET", notify, 1);
+                if (e->fdstore_max > 0) {
+                        char max[32];
+
+                        snprintf(max, sizeof(max), "%u", e->fdstore_max);
+                        setenv("FDSTORE", max, 1);
+                }
                 snprintf(bus_arg, sizeof(bus_arg), "--bus=%s", e->address);
                 snprintf(config_arg, sizeof(config_arg), "--config=%s", config);
                 execl(env_or("GMEMD", GMEM_TEST_DEFAULT_GMEMD), "gmemd", bus_arg, config_arg, (char *) NULL);
@@ -343,7 +350,8 @@ int test_env_start(struct test_env *e, const struct test_env_options *o)
         int r;
 
         o = o ?: &defaults;
-        *e = (struct test_env) { .daemon_pidfd = -1, .notify_fd = -1, .fd_store = o->fd_store };
+        *e = (struct test_env) { .daemon_pidfd = -1, .notify_fd = -1, .fd_store = o->fd_store,
+                                 .fdstore_max = o->fdstore_max };
         snprintf(e->dir, sizeof(e->dir), "%s/gmem-test-XXXXXX", env_or("TMPDIR", "/tmp"));
         if (!mkdtemp(e->dir))
                 return negative_errno();

@@ -34,6 +34,7 @@ struct test_env {
         /* How the next start passes the store: as systemd does, without
          * $LISTEN_FDNAMES, or with $LISTEN_PID naming another process. */
         enum { TEST_LISTEN_NORMAL, TEST_LISTEN_NO_NAMES, TEST_LISTEN_OTHER_PID } listen;
+        unsigned fdstore_max;
 };
 
 struct test_env_options {
@@ -50,6 +51,8 @@ struct test_env_options {
          * FDNAME, drop them on FDSTOREREMOVE=1, and pass them to a restarted
          * gmemd with $LISTEN_FDS, $LISTEN_FDNAMES and $LISTEN_PID. */
         bool fd_store;
+        /* With fd_store: pass $FDSTORE, the store's size, as systemd 254 does. */
+        unsigned fdstore_max;
 };
 
 /* Both return 0 or a negative errno, printing why on stderr. */

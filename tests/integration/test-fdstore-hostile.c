@@ -526,6 +526,63 @@ static void test_guest_memfd_once(void)
         free(e);
 }
 
+static int on_removed(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        const char *path;
+
+        if (sd_bus_message_read(m, "o", &path) > 0 && streq(path, userdata))
+                *(char *) userdata = '\0';
+        return 0;
+}
+
+/* A store that is full (FileDescriptorStoreMax=, $FDSTORE): the region that
+ * does not fit is not kept by systemd, so gmemd must not count on it: at
+ * SIGTERM it releases the region for all to see (RegionRemoved) instead of
+ * leaving it to a store that does not hold it. */
+static void test_store_full(void)
+{
+        struct test_env *e = calloc(1, sizeof(*e));
+        struct test_env_options o = { .fd_store = true, .fdstore_max = 4 };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = -1;
+        gmem_client *c = NULL;
+        gmem_region *regions[3];
+        char path[128];
+
+        fprintf(stderr, "--- a full fd store\n");
+        ASSERT(e && kvm >= 0);
+        vm = ioctl(kvm, KVM_CREATE_VM, 0);
+        ASSERT(vm >= 0);
+        ASSERT_OK(test_env_start(e, &o));
+        bus = bus_open(e->address);
+        ASSERT_OK(gmem_client_new(e->address, &c));
+        for (size_t i = 0; i < ELEMENTSOF(regions); i++)
+                regions[i] = create_region(c, vm, 2 * MIB, true);
+        snprintf(path, sizeof(path), "%s", gmem_region_get_path(regions[2]));
+        ASSERT_OK(sd_bus_match_signal(bus, &slot, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
+                                      "RegionRemoved", on_removed, path));
+        ASSERT(restored_regions(bus) == 0); /* the match is in place */
+        ASSERT_OK(test_env_fdstore_sync(e));
+        ASSERT(e->n_store == 4);
+
+        ASSERT_OK(test_env_stop_daemon(e, SIGTERM));
+        /* The bus delivers in order: what gmemd sent before it went is here
+         * once the bus answered a call made after that. */
+        ASSERT_OK(sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                     "GetId", NULL, NULL, NULL));
+        while (sd_bus_process(bus, NULL) > 0)
+                ;
+        ASSERT(path[0] == '\0');
+        ASSERT_OK(test_env_start_daemon_again(e));
+        ASSERT(restored_regions(bus) == 2);
+        for (size_t i = 0; i < ELEMENTSOF(regions); i++)
+                gmem_region_unref(regions[i]);
+        gmem_client_unref(c);
+        ASSERT_OK(test_env_stop(e));
+        free(e);
+}
+
 int main(void)
 {
         struct rlimit rl;
@@ -543,6 +600,7 @@ int main(void)
         test_listen_env();
         test_sigterm_while_populating();
         test_guest_memfd_once();
+        test_store_full();
         fprintf(stderr, "ok\n");
         return 0;
 }
