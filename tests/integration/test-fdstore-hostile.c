@@ -44,6 +44,23 @@ static sd_bus *bus_open(const char *address)
         return bus;
 }
 
+/* A private bus and gmemd started with @o, a connection to the bus, and a VM
+ * to make regions for. */
+static void start(const char *what, const struct test_env_options *o, struct test_env **ret_env, sd_bus **ret_bus,
+                  int *ret_vm)
+{
+        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        struct test_env *e = calloc(1, sizeof(*e));
+
+        fprintf(stderr, "--- %s\n", what);
+        ASSERT(e && kvm >= 0);
+        *ret_vm = ioctl(kvm, KVM_CREATE_VM, 0);
+        ASSERT(*ret_vm >= 0);
+        ASSERT_OK(test_env_start(e, o));
+        *ret_bus = bus_open(e->address);
+        *ret_env = e;
+}
+
 static uint32_t restored_regions(sd_bus *bus)
 {
         uint32_t n = 0;
@@ -287,24 +304,19 @@ static uint64_t region_id(gmem_region *r)
 
 static void test_hostile_store(void)
 {
-        struct test_env *e = calloc(1, sizeof(*e));
+        struct test_env *e;
         struct test_env_options o = {
                 .fd_store = true, .open_policy = true,
                 .daemon_config = "{ \"allowed_group\": \"65534\", \"limits\": { \"max_regions_per_user\": 3 } }",
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = -1;
+        _cleanup_close_ int vm = -1;
         gmem_client *c = NULL;
         gmem_region *persistent, *owned, *third;
         char good[64], path[128];
         int fds, mappings;
 
-        fprintf(stderr, "--- hostile fd store\n");
-        ASSERT(e && kvm >= 0);
-        vm = ioctl(kvm, KVM_CREATE_VM, 0);
-        ASSERT(vm >= 0);
-        ASSERT_OK(test_env_start(e, &o));
-        bus = bus_open(e->address);
+        start("hostile fd store", &o, &e, &bus, &vm);
         ASSERT_OK(gmem_client_new(e->address, &c));
         persistent = create_region(c, vm, 2 * MIB, true);
         owned = create_region(c, vm, 2 * MIB, false);
@@ -370,20 +382,15 @@ static void test_hostile_store(void)
  * store left as it is, and a normal start after restores everything. */
 static void test_listen_env(void)
 {
-        struct test_env *e = calloc(1, sizeof(*e));
+        struct test_env *e;
         struct test_env_options o = { .fd_store = true };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = -1;
+        _cleanup_close_ int vm = -1;
         gmem_client *c = NULL;
         gmem_region *region;
         int empty_fds;
 
-        fprintf(stderr, "--- LISTEN_FDS without names, LISTEN_PID of another process\n");
-        ASSERT(e && kvm >= 0);
-        vm = ioctl(kvm, KVM_CREATE_VM, 0);
-        ASSERT(vm >= 0);
-        ASSERT_OK(test_env_start(e, &o));
-        bus = bus_open(e->address);
+        start("LISTEN_FDS without names, LISTEN_PID of another process", &o, &e, &bus, &vm);
         /* Measured once gmemd answered a call, idle, as below. */
         ASSERT(restored_regions(bus) == 0);
         empty_fds = daemon_fds(e);
@@ -426,11 +433,11 @@ static int on_populated(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
  * cleanly, and the next one restores the region and populates it. */
 static void test_sigterm_while_populating(void)
 {
-        struct test_env *e = calloc(1, sizeof(*e));
+        struct test_env *e;
         struct test_env_options o = { .fd_store = true };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = -1;
+        _cleanup_close_ int vm = -1;
         _cleanup_free_ gmem_node_bytes *resident = NULL;
         const uint64_t size = 1024 * MIB;
         gmem_client *c = NULL;
@@ -439,12 +446,7 @@ static void test_sigterm_while_populating(void)
         size_t n = 0;
         int done = 0;
 
-        fprintf(stderr, "--- SIGTERM while populating\n");
-        ASSERT(e && kvm >= 0);
-        vm = ioctl(kvm, KVM_CREATE_VM, 0);
-        ASSERT(vm >= 0);
-        ASSERT_OK(test_env_start(e, &o));
-        bus = bus_open(e->address);
+        start("SIGTERM while populating", &o, &e, &bus, &vm);
         ASSERT_OK(gmem_client_new(e->address, &c));
         region = create_region(c, vm, size, true);
         ASSERT_OK(sd_bus_call_method_async(bus, &slot, GMEM_BUS_NAME, gmem_region_get_path(region),
@@ -498,25 +500,20 @@ static int create_with_memfd(sd_bus *bus, int vm, int memfd, uint64_t size, char
  * survive a restart, and it would count against the quota twice. */
 static void test_guest_memfd_once(void)
 {
-        struct test_env *e = calloc(1, sizeof(*e));
+        struct test_env *e;
         struct test_env_options o = { .fd_store = true };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = -1, memfd = -1, again = -1;
+        _cleanup_close_ int vm = -1, memfd = -1, again = -1;
         struct kvm_create_guest_memfd args = {
                 .size = 2 * MIB, .flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
         };
         char error_name[256];
 
-        fprintf(stderr, "--- one region per guest_memfd\n");
-        ASSERT(e && kvm >= 0);
-        vm = ioctl(kvm, KVM_CREATE_VM, 0);
-        ASSERT(vm >= 0);
+        start("one region per guest_memfd", &o, &e, &bus, &vm);
         memfd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &args);
         ASSERT(memfd >= 0);
         again = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
         ASSERT(again >= 0);
-        ASSERT_OK(test_env_start(e, &o));
-        bus = bus_open(e->address);
         ASSERT_OK(create_with_memfd(bus, vm, memfd, 2 * MIB, error_name, sizeof(error_name)));
         ASSERT(create_with_memfd(bus, vm, again, 2 * MIB, error_name, sizeof(error_name)) < 0);
         ASSERT_STREQ(error_name, GMEM_ERROR_INVALID_ARGUMENT);
@@ -541,21 +538,16 @@ static int on_removed(sd_bus_message *m, void *userdata, sd_bus_error *error)
  * leaving it to a store that does not hold it. */
 static void test_store_full(void)
 {
-        struct test_env *e = calloc(1, sizeof(*e));
+        struct test_env *e;
         struct test_env_options o = { .fd_store = true, .fdstore_max = 4 };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = -1;
+        _cleanup_close_ int vm = -1;
         gmem_client *c = NULL;
         gmem_region *regions[3];
         char path[128];
 
-        fprintf(stderr, "--- a full fd store\n");
-        ASSERT(e && kvm >= 0);
-        vm = ioctl(kvm, KVM_CREATE_VM, 0);
-        ASSERT(vm >= 0);
-        ASSERT_OK(test_env_start(e, &o));
-        bus = bus_open(e->address);
+        start("a full fd store", &o, &e, &bus, &vm);
         ASSERT_OK(gmem_client_new(e->address, &c));
         for (size_t i = 0; i < ELEMENTSOF(regions); i++)
                 regions[i] = create_region(c, vm, 2 * MIB, true);
