@@ -439,7 +439,7 @@ static void test_sigterm_while_populating(void)
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         _cleanup_close_ int vm = -1;
         _cleanup_free_ gmem_node_bytes *resident = NULL;
-        const uint64_t size = 1024 * MIB;
+        const uint64_t size = 512 * MIB; /* two populate chunks; fits the vm tier's 2 GiB guest */
         gmem_client *c = NULL;
         gmem_region *region;
         uint64_t total = 0;
