@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -143,6 +144,14 @@ int fd_describe(int fd, char *buf, size_t n)
         return 0;
 }
 
+/* include/uapi/linux/magic.h; GUEST_MEMFD_MAGIC since guest_memfd has its own filesystem. */
+#ifndef ANON_INODE_FS_MAGIC
+#define ANON_INODE_FS_MAGIC 0x09041934
+#endif
+#ifndef GUEST_MEMFD_MAGIC
+#define GUEST_MEMFD_MAGIC 0x474d454d
+#endif
+
 bool fd_is_kvm_vm(int fd)
 {
         char what[128];
@@ -152,12 +161,17 @@ bool fd_is_kvm_vm(int fd)
 
 bool fd_is_guest_memfd(int fd)
 {
+        struct statfs sfs;
         char what[128];
 
-        if (fd_describe(fd, what, sizeof(what)) < 0)
+        if (fd_describe(fd, what, sizeof(what)) < 0 || fstatfs(fd, &sfs) < 0)
                 return false;
         /* Up to 6.18 an anonymous inode; since guest_memfd got its own
-         * pseudo filesystem (7.x) a file "/[kvm-gmem]" that is never linked. */
-        return streq(what, "anon_inode:[kvm-gmem]") || streq(what, "/[kvm-gmem]") ||
-               streq(what, "/[kvm-gmem] (deleted)");
+         * pseudo filesystem (7.x) a file "/[kvm-gmem]" that is never linked.
+         * A name alone can be faked (a file of that name at the root of a
+         * detached tmpfs reads the same), the filesystem cannot. */
+        if (sfs.f_type == ANON_INODE_FS_MAGIC)
+                return streq(what, "anon_inode:[kvm-gmem]");
+        return sfs.f_type == GUEST_MEMFD_MAGIC &&
+               (streq(what, "/[kvm-gmem]") || streq(what, "/[kvm-gmem] (deleted)"));
 }

@@ -58,10 +58,10 @@ void client_free(struct client *c)
                 return;
         m = c->manager;
         LIST_REMOVE(m->clients, c);
-        for (struct region *r = m->regions, *next; r; r = next) {
-                next = r->next;
-                if (r->owner == c)
-                        manager_release_region(m, r, "its owner's bus connection went away");
+        for (struct region *region = m->regions, *next; region; region = next) {
+                next = region->next;
+                if (region->owner == c)
+                        manager_release_region(m, region, "its owner's bus connection went away");
         }
         sd_bus_track_unref(c->track);
         free(c->bus_name);
@@ -167,36 +167,37 @@ int bus_check_caller(struct manager *m, sd_bus_message *msg, struct client **ret
                                (unsigned) uid);
 }
 
-int bus_check_region_owner(struct region *r, sd_bus_message *msg, const char *verb, sd_bus_error *error)
+int bus_check_region_owner(struct region *region, sd_bus_message *msg, const char *verb, sd_bus_error *error)
 {
         struct client *caller;
-        int k = bus_check_caller(r->manager, msg, &caller, error);
+        int r = bus_check_caller(region->manager, msg, &caller, error);
 
-        if (k < 0)
-                return k;
-        if (caller->uid != 0 && caller->uid != r->owner_uid)
+        if (r < 0)
+                return r;
+        if (caller->uid != 0 && caller->uid != region->owner_uid)
                 return bus_reply_errno(error, -EACCES, "region %" PRIu64 " ('%s') belongs to uid %u; uid %u may not %s it",
-                                       r->id, r->name, (unsigned) r->owner_uid, (unsigned) caller->uid, verb);
+                                       region->id, region->name, (unsigned) region->owner_uid, (unsigned) caller->uid,
+                                       verb);
         return 0;
 }
 
-int bus_check_region_reader(struct region *r, sd_bus *bus, sd_bus_error *error)
+int bus_check_region_reader(struct region *region, sd_bus *bus, sd_bus_error *error)
 {
         sd_bus_message *msg = sd_bus_get_current_message(bus);
         struct client *caller;
         uid_t uid;
-        int k;
+        int r;
 
         if (!msg)
                 return bus_reply_errno(error, -EACCES, "no call to check");
-        k = bus_identify_caller(r->manager, msg, &caller, &uid, error);
-        if (k < 0)
-                return k;
-        if ((caller && caller->admitted) || uid == r->owner_uid)
+        r = bus_identify_caller(region->manager, msg, &caller, &uid, error);
+        if (r < 0)
+                return r;
+        if ((caller && caller->admitted) || uid == region->owner_uid)
                 return 0;
         return bus_reply_errno(error, -EACCES, "region %" PRIu64 " belongs to uid %u; uid %u is neither its owner, "
                                "root nor in the allowed group, and may not read its properties",
-                               r->id, (unsigned) r->owner_uid, (unsigned) uid);
+                               region->id, (unsigned) region->owner_uid, (unsigned) uid);
 }
 
 /* The client for a restored region's owner connection; -ENXIO if it is gone. */
@@ -226,23 +227,23 @@ static int client_for_bus_name(struct manager *m, const char *bus_name, struct c
 
 void bus_reattach_owners(struct manager *m)
 {
-        for (struct region *r = m->regions, *next; r; r = next) {
+        for (struct region *region = m->regions, *next; region; region = next) {
                 struct client *c;
-                int k;
+                int r;
 
-                next = r->next;
-                if (r->persist || r->owner)
+                next = region->next;
+                if (region->persist || region->owner)
                         continue;
-                k = client_for_bus_name(m, r->owner_bus_name, &c);
-                if (k >= 0 && c->uid != r->owner_uid)
-                        k = -EPERM; /* not possible for a unique name; never trust the store blindly */
-                if (k >= 0) {
-                        r->owner = c;
-                        log_info("Region %" PRIu64 " follows its owner %s again", r->id, r->owner_bus_name);
+                r = client_for_bus_name(m, region->owner_bus_name, &c);
+                if (r >= 0 && c->uid != region->owner_uid)
+                        r = -EPERM; /* not possible for a unique name; never trust the store blindly */
+                if (r >= 0) {
+                        region->owner = c;
+                        log_info("Region %" PRIu64 " follows its owner %s again", region->id, region->owner_bus_name);
                         continue;
                 }
-                log_debug_errno(k, "Owner %s of region %" PRIu64 " is gone: %m", r->owner_bus_name, r->id);
-                manager_release_region(m, r, "its owner's bus connection went away while gmemd was down");
+                log_debug_errno(r, "Owner %s of region %" PRIu64 " is gone: %m", region->owner_bus_name, region->id);
+                manager_release_region(m, region, "its owner's bus connection went away while gmemd was down");
                 /* Releasing never frees another region, so @next stays valid. */
         }
 }

@@ -6,7 +6,7 @@
  * org.gmem1.Error replies.
  *
  * Who calls what: every bus method and property getter checks its caller
- * here first; manager.c frees the clients at exit; main.c calls
+ * here first; main.c frees the clients at exit; main.c calls
  * bus_reattach_owners() once after the regions were restored. */
 #pragma once
 
@@ -33,11 +33,11 @@ struct client {
  * in *ret. The first call of a connection asks the bus, later ones use the
  * cache. PermissionDenied in @error otherwise. */
 int bus_check_caller(struct manager *m, sd_bus_message *msg, struct client **ret, sd_bus_error *error);
-/* The caller may act on @r (Populate, Discard, Release): its owner uid or root. */
-int bus_check_region_owner(struct region *r, sd_bus_message *msg, const char *verb, sd_bus_error *error);
-/* The caller of the message being processed on @bus may read @r's
+/* The caller may act on @region (Populate, Discard, Release): its owner uid or root. */
+int bus_check_region_owner(struct region *region, sd_bus_message *msg, const char *verb, sd_bus_error *error);
+/* The caller of the message being processed on @bus may read @region's
  * properties: its owner uid, root, or a member of the allowed group. */
-int bus_check_region_reader(struct region *r, sd_bus *bus, sd_bus_error *error);
+int bus_check_region_reader(struct region *region, sd_bus *bus, sd_bus_error *error);
 
 /* After a restart: tie each restored non-persistent region to its owner's
  * connection again, and release those whose connection is gone. */

@@ -27,63 +27,63 @@ struct populating {
         struct populating *next, *prev;
 };
 
-int bus_reply_created(sd_bus_message *msg, struct region *r)
+int bus_reply_created(sd_bus_message *msg, struct region *region)
 {
         _cleanup_free_ char *path = NULL;
-        int k;
+        int r;
 
-        fdstore_add_region(r);
-        k = gmem_region_path(r->id, &path);
-        if (k < 0)
-                return k;
-        return sd_bus_reply_method_return(msg, "oh", path, r->fd);
+        fdstore_add_region(region);
+        r = gmem_region_path(region->id, &path);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "oh", path, region->fd);
 }
 
 static void reply_populated(struct populating *p, int result)
 {
-        struct region *r = p->region;
+        struct region *region = p->region;
         const char *name;
-        int k = 0;
+        int r = 0;
 
-        if (atomic_load(&r->released)) {
+        if (atomic_load(&region->released)) {
                 (void) sd_bus_reply_method_errorf(p->msg, GMEM_ERROR_NOT_FOUND,
                                                   "region %" PRIu64 " was released, or gmemd stopped, while it "
-                                                  "was being populated", r->id);
+                                                  "was being populated", region->id);
                 return;
         }
         if (result < 0) {
-                log_warning_errno(result, "Populating region %" PRIu64 " failed: %m", r->id);
+                log_warning_errno(result, "Populating region %" PRIu64 " failed: %m", region->id);
                 name = gmem_bus_error_from_errno(result == -ENOMEM ? -ENOSPC : result);
                 (void) sd_bus_reply_method_errorf(p->msg, name ?: SD_BUS_ERROR_FAILED, "populating region %" PRIu64
-                                                  " failed: %s", r->id, strerror(-result));
+                                                  " failed: %s", region->id, strerror(-result));
                 /* A region that was to be created populated is not kept half done. */
                 if (p->create)
-                        manager_release_region(p->manager, r, "populating it failed");
+                        manager_release_region(p->manager, region, "populating it failed");
                 return;
         }
         if (p->create)
-                k = bus_reply_created(p->msg, r);
+                r = bus_reply_created(p->msg, region);
         else
-                k = sd_bus_reply_method_return(p->msg, NULL);
-        if (k < 0)
-                log_warning_errno(k, "Cannot answer the caller populating region %" PRIu64 ": %m", r->id);
+                r = sd_bus_reply_method_return(p->msg, NULL);
+        if (r < 0)
+                log_warning_errno(r, "Cannot answer the caller populating region %" PRIu64 ": %m", region->id);
 }
 
 /* The worker is done: answer the caller, and free what nobody holds now. */
 static void populating_complete(struct populating *p)
 {
-        struct region *r = p->region;
+        struct region *region = p->region;
         bool released;
         int result;
 
         LIST_REMOVE(p->manager->populating, p);
         sd_event_source_disable_unref(p->source);
         result = populate_job_finish(p->job);
-        released = atomic_load(&r->released);
+        released = atomic_load(&region->released);
         reply_populated(p, result);
         /* Released meanwhile: the registry left freeing it to the last job. */
-        if (released && r->jobs == 0)
-                region_free(r);
+        if (released && region->jobs == 0)
+                region_free(region);
         sd_bus_message_unref(p->msg);
         free(p);
 }
@@ -94,26 +94,26 @@ static int on_populated(sd_event_source *s, int fd, uint32_t revents, void *user
         return 0;
 }
 
-int bus_populate_async(struct region *r, sd_bus_message *msg, uint64_t offset, uint64_t length, bool create,
+int bus_populate_async(struct region *region, sd_bus_message *msg, uint64_t offset, uint64_t length, bool create,
                        sd_bus_error *error)
 {
-        struct manager *m = r->manager;
+        struct manager *m = region->manager;
         _cleanup_free_ struct populating *p = calloc(1, sizeof(*p));
-        int k;
+        int r;
 
         if (!p)
                 return -ENOMEM;
-        *p = (struct populating) { .manager = m, .region = r, .create = create };
-        k = populate_job_start(r, offset, length, &p->job);
-        if (k < 0)
-                return bus_reply_errno(error, k, "cannot start populating: %m");
-        k = sd_event_add_io(sd_bus_get_event(m->bus), &p->source, p->job->event_fd, EPOLLIN, on_populated, p);
-        if (k < 0) {
+        *p = (struct populating) { .manager = m, .region = region, .create = create };
+        r = populate_job_start(region, offset, length, &p->job);
+        if (r < 0)
+                return bus_reply_errno(error, r, "cannot start populating: %m");
+        r = sd_event_add_io(sd_bus_get_event(m->bus), &p->source, p->job->event_fd, EPOLLIN, on_populated, p);
+        if (r < 0) {
                 /* Let the worker run to its end; nobody will be told. */
-                atomic_store(&r->released, true);
+                atomic_store(&region->released, true);
                 populate_job_finish(p->job);
-                atomic_store(&r->released, false);
-                return bus_reply_errno(error, k, "cannot watch the populating worker: %m");
+                atomic_store(&region->released, false);
+                return bus_reply_errno(error, r, "cannot watch the populating worker: %m");
         }
         p->msg = sd_bus_message_ref(msg);
         LIST_PREPEND(m->populating, TAKE_PTR(p));

@@ -274,6 +274,7 @@ static int decide_placement(const struct create_request *q, struct placement *re
 /* A duplicate of the caller's guest_memfd (option memfd), after checking it. */
 static int adopt_guest_memfd(const struct create_request *q, sd_bus_error *error)
 {
+        struct region *held;
         struct stat st;
         char what[128];
         int fd;
@@ -285,6 +286,10 @@ static int adopt_guest_memfd(const struct create_request *q, sd_bus_error *error
         }
         if (fstat(q->memfd, &st) < 0)
                 return bus_reply_errno(error, negative_errno(), "cannot stat option 'memfd': %m");
+        held = manager_find_region_by_file(q->manager, &st);
+        if (held)
+                return bus_reply_errno(error, -EINVAL, "the guest_memfd in option 'memfd' is already region %" PRIu64
+                                       "; one guest_memfd makes one region", held->id);
         if ((uint64_t) st.st_size != q->size)
                 return bus_reply_errno(error, -EINVAL, "the guest_memfd in option 'memfd' is %" PRIu64 " bytes, but "
                                        "size is %" PRIu64, (uint64_t) st.st_size, q->size);

@@ -14,9 +14,9 @@ struct region;
 
 /* Put @r into the store; r->stored says whether it is there. Failures are
  * logged: the region works, it only would not survive a restart. */
-void fdstore_add_region(struct region *r);
-/* Take @r out of the store again (FDSTOREREMOVE=1), if it is there. */
-void fdstore_remove_region(struct region *r);
+void fdstore_add_region(struct region *region);
+/* Take @region out of the store again (FDSTOREREMOVE=1), if it is there. */
+void fdstore_remove_region(struct region *region);
 /* The regions passed in by the service manager ($LISTEN_FDS,
  * $LISTEN_FDNAMES), mapped and placed, as a list in *ret. Entries that
  * cannot be restored are logged, closed and dropped from the store. */

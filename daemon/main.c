@@ -13,6 +13,7 @@
 #include "bus-caller.h"
 #include "bus-contract.h"
 #include "bus-errors.h"
+#include "bus-populate.h"
 #include "gmem-config.h"
 #include "kvm.h"
 #include "log.h"
@@ -122,11 +123,31 @@ static int load_config(struct manager *m)
         return 0;
 }
 
+/* The regions kept in the fd store or released, then the workers still
+ * populating waited for (each completion answers its caller). */
+static void stop(struct manager *m)
+{
+        manager_stop(m);
+        bus_populate_finish_all(m);
+}
+
+/* Top down: what the bus layer holds first, the registry last. */
+static struct manager *gmemd_free(struct manager *m)
+{
+        if (!m)
+                return NULL;
+        stop(m);
+        while (m->clients)
+                client_free(m->clients);
+        return manager_free(m);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, gmemd_free);
+
 /* Runs before sd-bus's own exit handler closes the connection, so clients
  * still see RegionRemoved for every region the daemon drops on the way out. */
 static int on_exit_stop(sd_event_source *s, void *userdata)
 {
-        manager_stop(userdata);
+        stop(userdata);
         return 0;
 }
 
@@ -221,7 +242,7 @@ static int setup_event(struct manager *m)
 
 static int run(int argc, char *argv[])
 {
-        _cleanup_(manager_freep) struct manager *m = NULL;
+        _cleanup_(gmemd_freep) struct manager *m = NULL;
         int r;
 
         r = parse_argv(argc, argv);

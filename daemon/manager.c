@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The region registry: adding, finding, releasing, restoring at start and
  * keeping at stop, and the per-node and per-user sums over all regions. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
-#include "bus-caller.h"
 #include "bus-contract.h"
-#include "bus-populate.h"
 #include "fdstore.h"
 #include "list.h"
 #include "log.h"
@@ -31,9 +31,8 @@ struct manager *manager_free(struct manager *m)
 {
         if (!m)
                 return NULL;
-        manager_stop(m);
-        while (m->clients)
-                client_free(m->clients);
+        /* main.c stopped the regions, their workers and the clients. */
+        assert(!m->regions && !m->populating && !m->clients);
         kernel_features_done(&m->features);
         safe_close(m->kvm_fd);
         sd_bus_flush_close_unref(m->bus);
@@ -45,81 +44,100 @@ struct manager *manager_free(struct manager *m)
 
 struct region *manager_find_region(struct manager *m, uint64_t id)
 {
-        LIST_FOREACH(r, m->regions)
-                if (r->id == id)
-                        return r;
+        LIST_FOREACH(region, m->regions)
+                if (region->id == id)
+                        return region;
         return NULL;
 }
 
-static void emit_region_signal(struct manager *m, const struct region *r, const char *member)
+struct region *manager_find_region_by_file(struct manager *m, const struct stat *st)
+{
+        LIST_FOREACH(region, m->regions) {
+                struct stat other;
+
+                if (fstat(region->fd, &other) >= 0 && other.st_dev == st->st_dev && other.st_ino == st->st_ino)
+                        return region;
+        }
+        return NULL;
+}
+
+static void emit_region_signal(struct manager *m, const struct region *region, const char *member)
 {
         _cleanup_free_ char *path = NULL;
-        int k;
+        int r;
 
         if (!m->bus)
                 return;
-        k = gmem_region_path(r->id, &path);
-        if (k >= 0)
-                k = sd_bus_emit_signal(m->bus, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE, member, "o", path);
-        if (k < 0)
-                log_warning_errno(k, "Failed to emit %s for region %" PRIu64 ": %m", member, r->id);
+        r = gmem_region_path(region->id, &path);
+        if (r >= 0)
+                r = sd_bus_emit_signal(m->bus, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE, member, "o", path);
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit %s for region %" PRIu64 ": %m", member, region->id);
 }
 
-void manager_add_region(struct manager *m, struct region *r)
+void manager_add_region(struct manager *m, struct region *region)
 {
         struct region *after = NULL;
 
         /* Newest first, whatever order a restore adds them in. */
         LIST_FOREACH(i, m->regions) {
-                if (i->id < r->id)
+                if (i->id < region->id)
                         break;
                 after = i;
         }
-        r->manager = m;
-        LIST_INSERT_AFTER(m->regions, after, r);
+        region->manager = m;
+        LIST_INSERT_AFTER(m->regions, after, region);
         m->n_regions++;
-        if (r->id >= m->next_id)
-                m->next_id = r->id + 1;
-        emit_region_signal(m, r, "RegionAdded");
+        if (region->id >= m->next_id)
+                m->next_id = region->id + 1;
+        emit_region_signal(m, region, "RegionAdded");
 }
 
 /* Out of the registry; a worker still populating it stops at its next chunk
  * and the last one's completion frees it. */
-static void manager_forget_region(struct manager *m, struct region *r)
+static void manager_forget_region(struct manager *m, struct region *region)
 {
-        LIST_REMOVE(m->regions, r);
+        LIST_REMOVE(m->regions, region);
         m->n_regions--;
-        atomic_store(&r->released, true);
-        if (r->jobs == 0)
-                region_free(r);
+        atomic_store(&region->released, true);
+        if (region->jobs == 0)
+                region_free(region);
 }
 
-void manager_release_region(struct manager *m, struct region *r, const char *why)
+void manager_release_region(struct manager *m, struct region *region, const char *why)
 {
-        emit_region_signal(m, r, "RegionRemoved");
-        fdstore_remove_region(r);
+        emit_region_signal(m, region, "RegionRemoved");
+        fdstore_remove_region(region);
         log_info("Released region %" PRIu64 " '%s' (%" PRIu64 " bytes, uid %u): %s",
-                 r->id, r->name, r->size, (unsigned) r->owner_uid, why);
-        manager_forget_region(m, r);
+                 region->id, region->name, region->size, (unsigned) region->owner_uid, why);
+        manager_forget_region(m, region);
 }
 
 void manager_restore(struct manager *m)
 {
-        struct region *restored = NULL;
+        struct region *restored = NULL, *held;
+        struct stat st;
 
         fdstore_load(&restored);
+        /* Oldest first: where two entries hold one guest_memfd, the lower id keeps it. */
         while (restored) {
-                struct region *r = restored;
+                struct region *region = restored;
 
-                LIST_REMOVE(restored, r);
-                if (manager_find_region(m, r->id)) {
-                        log_warning("The fd store holds region %" PRIu64 " twice; dropping the copy", r->id);
-                        region_free(r);
+                LIST_FOREACH(i, restored)
+                        if (i->id < region->id)
+                                region = i;
+                LIST_REMOVE(restored, region);
+                held = fstat(region->fd, &st) < 0 ? NULL : manager_find_region_by_file(m, &st);
+                if (held) {
+                        log_warning("Region %" PRIu64 " in the fd store has the guest_memfd of region %" PRIu64
+                                    "; dropping it", region->id, held->id);
+                        fdstore_remove_region(region);
+                        region_free(region);
                         continue;
                 }
-                manager_add_region(m, r);
-                log_info("Restored region %" PRIu64 " '%s' (%" PRIu64 " bytes, uid %u%s)", r->id, r->name,
-                         r->size, (unsigned) r->owner_uid, r->persist ? ", persistent" : "");
+                manager_add_region(m, region);
+                log_info("Restored region %" PRIu64 " '%s' (%" PRIu64 " bytes, uid %u%s)", region->id, region->name,
+                         region->size, (unsigned) region->owner_uid, region->persist ? ", persistent" : "");
         }
 }
 
@@ -128,15 +146,14 @@ void manager_stop(struct manager *m)
         if (m->n_regions > 0)
                 log_info("Stopping: %u region(s)", m->n_regions);
         while (m->regions) {
-                struct region *r = m->regions;
+                struct region *region = m->regions;
 
-                if (r->stored) {
-                        log_debug("Keeping region %" PRIu64 " in the fd store for the next gmemd", r->id);
-                        manager_forget_region(m, r);
+                if (region->stored) {
+                        log_debug("Keeping region %" PRIu64 " in the fd store for the next gmemd", region->id);
+                        manager_forget_region(m, region);
                 } else
-                        manager_release_region(m, r, "daemon is stopping");
+                        manager_release_region(m, region, "daemon is stopping");
         }
-        bus_populate_finish_all(m);
 }
 
 void manager_user_usage(struct manager *m, uid_t uid, unsigned *ret_count, uint64_t *ret_bytes)
@@ -144,9 +161,9 @@ void manager_user_usage(struct manager *m, uid_t uid, unsigned *ret_count, uint6
         unsigned count = 0;
         uint64_t bytes = 0;
 
-        LIST_FOREACH(r, m->regions)
-                if (r->owner_uid == uid) {
-                        bytes += r->size;
+        LIST_FOREACH(region, m->regions)
+                if (region->owner_uid == uid) {
+                        bytes += region->size;
                         count++;
                 }
         *ret_count = count;
@@ -160,11 +177,11 @@ int manager_resident_by_node(struct manager *m, uint64_t **ret, unsigned *n_ret)
 
         if (!per_node)
                 return -ENOMEM;
-        LIST_FOREACH(r, m->regions) {
-                int k = region_measure_resident(r, per_node, n);
+        LIST_FOREACH(region, m->regions) {
+                int r = region_measure_resident(region, per_node, n);
 
-                if (k < 0)
-                        return k;
+                if (r < 0)
+                        return r;
         }
         *ret = TAKE_PTR(per_node);
         *n_ret = n;

@@ -34,27 +34,27 @@ static void *populate_worker(void *arg)
         return NULL;
 }
 
-int populate_job_start(struct region *r, uint64_t offset, uint64_t length, struct populate_job **ret)
+int populate_job_start(struct region *region, uint64_t offset, uint64_t length, struct populate_job **ret)
 {
         struct populate_job *j = calloc(1, sizeof(*j));
-        int k;
+        int r;
 
         if (!j)
                 return -ENOMEM;
-        *j = (struct populate_job) { .region = r, .offset = offset, .length = length };
+        *j = (struct populate_job) { .region = region, .offset = offset, .length = length };
         j->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (j->event_fd < 0) {
-                k = negative_errno();
+                r = negative_errno();
                 free(j);
-                return k;
+                return r;
         }
-        k = -pthread_create(&j->thread, NULL, populate_worker, j);
-        if (k < 0) {
+        r = -pthread_create(&j->thread, NULL, populate_worker, j);
+        if (r < 0) {
                 safe_close(j->event_fd);
                 free(j);
-                return k;
+                return r;
         }
-        r->jobs++;
+        region->jobs++;
         *ret = j;
         return 0;
 }

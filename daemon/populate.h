@@ -16,9 +16,9 @@ struct populate_job {
         pthread_t thread;
 };
 
-/* Start populating [offset, offset + length) of @r (already validated);
+/* Start populating [offset, offset + length) of @region (already validated);
  * counts the job in r->jobs. */
-int populate_job_start(struct region *r, uint64_t offset, uint64_t length, struct populate_job **ret);
+int populate_job_start(struct region *region, uint64_t offset, uint64_t length, struct populate_job **ret);
 /* Wait for the worker (it is done or stops within one chunk once the region
  * is released), drop it from r->jobs, free the job; returns its result. */
 int populate_job_finish(struct populate_job *j);

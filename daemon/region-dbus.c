@@ -21,18 +21,18 @@ static int region_find(sd_bus *bus, const char *path, const char *interface, voi
                        sd_bus_error *error)
 {
         struct manager *m = userdata;
-        struct region *r = NULL;
+        struct region *region = NULL;
         uint64_t id;
 
         /* The prefix itself is only a node in the tree, not a region. */
         if (streq(path, GMEM_REGION_PATH_PREFIX))
                 return 0;
         if (gmem_region_id_from_path(path, &id) >= 0)
-                r = manager_find_region(m, id);
-        if (!r)
+                region = manager_find_region(m, id);
+        if (!region)
                 return sd_bus_error_setf(error, GMEM_ERROR_NOT_FOUND, "no region %s: it was released, or never "
                                          "existed (ListRegions shows the regions)", path);
-        *found = r;
+        *found = region;
         return 1;
 }
 
@@ -44,8 +44,8 @@ static int region_enumerate(sd_bus *bus, const char *path, void *userdata, char 
 
         if (!list)
                 return -ENOMEM;
-        for (struct region *r = m->regions; r; r = r->next, i++)
-                if (gmem_region_path(r->id, &list[i]) < 0) {
+        for (struct region *region = m->regions; region; region = region->next, i++)
+                if (gmem_region_path(region->id, &list[i]) < 0) {
                         while (i > 0)
                                 free(list[--i]);
                         free(list);
@@ -55,26 +55,26 @@ static int region_enumerate(sd_bus *bus, const char *path, void *userdata, char 
         return 0;
 }
 
-static int method_range(sd_bus_message *msg, struct region *r, bool populate, sd_bus_error *error)
+static int method_range(sd_bus_message *msg, struct region *region, bool populate, sd_bus_error *error)
 {
         uint64_t offset, length;
         char reason[256];
-        int k;
+        int r;
 
-        k = bus_check_region_owner(r, msg, populate ? "populate" : "discard", error);
-        if (k < 0)
-                return k;
-        k = sd_bus_message_read(msg, "tt", &offset, &length);
-        if (k < 0)
-                return k;
-        k = region_check_range(r, offset, length, reason, sizeof(reason));
-        if (k < 0)
-                return bus_reply_errno(error, k, "%s", reason);
+        r = bus_check_region_owner(region, msg, populate ? "populate" : "discard", error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "tt", &offset, &length);
+        if (r < 0)
+                return r;
+        r = region_check_range(region, offset, length, reason, sizeof(reason));
+        if (r < 0)
+                return bus_reply_errno(error, r, "%s", reason);
         if (populate)
-                return bus_populate_async(r, msg, offset, length, false, error);
-        k = region_discard(r, offset, length);
-        if (k < 0)
-                return bus_reply_errno(error, k, "discarding %" PRIu64 "+%" PRIu64 " failed: %m", offset, length);
+                return bus_populate_async(region, msg, offset, length, false, error);
+        r = region_discard(region, offset, length);
+        if (r < 0)
+                return bus_reply_errno(error, r, "discarding %" PRIu64 "+%" PRIu64 " failed: %m", offset, length);
         return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -90,69 +90,69 @@ static int method_discard(sd_bus_message *msg, void *userdata, sd_bus_error *err
 
 static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-        struct region *r = userdata;
-        int k;
+        struct region *region = userdata;
+        int r;
 
-        k = bus_check_region_owner(r, msg, "release", error);
-        if (k < 0)
-                return k;
+        r = bus_check_region_owner(region, msg, "release", error);
+        if (r < 0)
+                return r;
         /* Reply first: the object is gone once released. */
-        k = sd_bus_reply_method_return(msg, NULL);
-        manager_release_region(r->manager, r, "released by its owner");
-        return k;
+        r = sd_bus_reply_method_return(msg, NULL);
+        manager_release_region(region->manager, region, "released by its owner");
+        return r;
 }
 
-static int append_nodes(sd_bus_message *reply, const struct region *r)
+static int append_nodes(sd_bus_message *reply, const struct region *region)
 {
-        int k = sd_bus_message_open_container(reply, 'a', "u");
+        int r = sd_bus_message_open_container(reply, 'a', "u");
 
-        for (size_t i = 0; k >= 0 && i < r->placement.n_nodes; i++)
-                k = sd_bus_message_append(reply, "u", (uint32_t) r->placement.nodes[i]);
-        return k < 0 ? k : sd_bus_message_close_container(reply);
+        for (size_t i = 0; r >= 0 && i < region->placement.n_nodes; i++)
+                r = sd_bus_message_append(reply, "u", (uint32_t) region->placement.nodes[i]);
+        return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
-static int append_resident(sd_bus_message *reply, struct region *r, sd_bus_error *error)
+static int append_resident(sd_bus_message *reply, struct region *region, sd_bus_error *error)
 {
         unsigned n = node_count_max();
         _cleanup_free_ uint64_t *per_node = calloc(n, sizeof(*per_node));
-        int k;
+        int r;
 
         if (!per_node)
                 return -ENOMEM;
-        k = region_measure_resident(r, per_node, n);
-        if (k < 0)
-                return bus_reply_errno(error, k, "cannot measure residency: %m");
-        k = sd_bus_message_open_container(reply, 'a', "(ut)");
-        for (unsigned i = 0; k >= 0 && i < n; i++)
+        r = region_measure_resident(region, per_node, n);
+        if (r < 0)
+                return bus_reply_errno(error, r, "cannot measure residency: %m");
+        r = sd_bus_message_open_container(reply, 'a', "(ut)");
+        for (unsigned i = 0; r >= 0 && i < n; i++)
                 if (per_node[i])
-                        k = sd_bus_message_append(reply, "(ut)", (uint32_t) i, per_node[i]);
-        return k < 0 ? k : sd_bus_message_close_container(reply);
+                        r = sd_bus_message_append(reply, "(ut)", (uint32_t) i, per_node[i]);
+        return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
 /* Every Region property: checked against the reader first (bus-caller.h). */
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
-        struct region *r = userdata;
-        int k;
+        struct region *region = userdata;
+        int r;
 
-        k = bus_check_region_reader(r, bus, error);
-        if (k < 0)
-                return k;
+        r = bus_check_region_reader(region, bus, error);
+        if (r < 0)
+                return r;
         if (streq(property, "Name"))
-                return sd_bus_message_append(reply, "s", r->name);
+                return sd_bus_message_append(reply, "s", region->name);
         if (streq(property, "Size"))
-                return sd_bus_message_append(reply, "t", r->size);
+                return sd_bus_message_append(reply, "t", region->size);
         if (streq(property, "Policy"))
-                return sd_bus_message_append(reply, "s", placement_policy_to_string(r->placement.requested));
+                return sd_bus_message_append(reply, "s", placement_policy_to_string(region->placement.requested));
         if (streq(property, "Nodes"))
-                return append_nodes(reply, r);
+                return append_nodes(reply, region);
         if (streq(property, "OwnerUID"))
-                return sd_bus_message_append(reply, "u", (uint32_t) r->owner_uid);
+                return sd_bus_message_append(reply, "u", (uint32_t) region->owner_uid);
         if (streq(property, "OwnerPID"))
-                return sd_bus_message_append(reply, "u", (uint32_t) r->owner_pid);
+                return sd_bus_message_append(reply, "u", (uint32_t) region->owner_pid);
         if (streq(property, "Resident"))
-                return append_resident(reply, r, error);
+                return append_resident(reply, region, error);
         return -ENOENT;
 }
 

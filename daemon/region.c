@@ -24,48 +24,48 @@ int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared
 {
         _cleanup_close_ int owned_fd = fd;
         _cleanup_(placement_done) struct placement owned = TAKE_STRUCT(*placement);
-        _cleanup_(region_freep) struct region *r = NULL;
+        _cleanup_(region_freep) struct region *region = NULL;
         void *map;
-        int k;
+        int r;
 
-        r = calloc(1, sizeof(*r));
-        if (!r)
+        region = calloc(1, sizeof(*region));
+        if (!region)
                 return -ENOMEM;
-        r->fd = -1;
-        r->name = strdup(name);
-        if (!r->name)
+        region->fd = -1;
+        region->name = strdup(name);
+        if (!region->name)
                 return -ENOMEM;
         map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (map == MAP_FAILED)
                 return negative_errno();
-        r->map = map;
-        r->size = size;
-        k = node_apply_placement(map, size, &owned);
-        if (k < 0)
-                return k;
+        region->map = map;
+        region->size = size;
+        r = node_apply_placement(map, size, &owned);
+        if (r < 0)
+                return r;
 
-        r->id = id;
-        r->shared = shared;
-        r->placement = TAKE_STRUCT(owned);
-        r->fd = TAKE_FD(owned_fd);
-        *ret = TAKE_PTR(r);
+        region->id = id;
+        region->shared = shared;
+        region->placement = TAKE_STRUCT(owned);
+        region->fd = TAKE_FD(owned_fd);
+        *ret = TAKE_PTR(region);
         return 0;
 }
 
-void region_free(struct region *r)
+void region_free(struct region *region)
 {
-        if (!r)
+        if (!region)
                 return;
-        if (r->map)
-                munmap(r->map, r->size);
-        safe_close(r->fd);
-        placement_done(&r->placement);
-        free(r->owner_bus_name);
-        free(r->name);
-        free(r);
+        if (region->map)
+                munmap(region->map, region->size);
+        safe_close(region->fd);
+        placement_done(&region->placement);
+        free(region->owner_bus_name);
+        free(region->name);
+        free(region);
 }
 
-int region_check_range(const struct region *r, uint64_t offset, uint64_t length, char *msg, size_t msg_size)
+int region_check_range(const struct region *region, uint64_t offset, uint64_t length, char *msg, size_t msg_size)
 {
         uint64_t page = page_size();
 
@@ -78,38 +78,38 @@ int region_check_range(const struct region *r, uint64_t offset, uint64_t length,
                          offset, length, page);
                 return -EINVAL;
         }
-        if (offset > r->size || length > r->size - offset) {
+        if (offset > region->size || length > region->size - offset) {
                 snprintf(msg, msg_size, "range %" PRIu64 "+%" PRIu64 " reaches past the end of the region (size %" PRIu64 ")",
-                         offset, length, r->size);
+                         offset, length, region->size);
                 return -EINVAL;
         }
         return 0;
 }
 
-int region_populate(struct region *r, uint64_t offset, uint64_t length)
+int region_populate(struct region *region, uint64_t offset, uint64_t length)
 {
         /* fallocate() allocates under the inode's NUMA policy but leaves the
          * pages uncleared; the first access clears them. Doing that access
          * here makes the memory ready for the guest, and visible to mincore. */
-        if (fallocate(r->fd, FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) length) < 0)
+        if (fallocate(region->fd, FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) length) < 0)
                 return negative_errno();
-        if (r->shared && madvise((char *) r->map + offset, length, MADV_POPULATE_READ) < 0)
+        if (region->shared && madvise((char *) region->map + offset, length, MADV_POPULATE_READ) < 0)
                 return negative_errno();
         return 0;
 }
 
-int region_discard(struct region *r, uint64_t offset, uint64_t length)
+int region_discard(struct region *region, uint64_t offset, uint64_t length)
 {
-        if (fallocate(r->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, (off_t) offset, (off_t) length) < 0)
+        if (fallocate(region->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, (off_t) offset, (off_t) length) < 0)
                 return negative_errno();
         return 0;
 }
 
-int region_measure_resident(struct region *r, uint64_t *per_node, unsigned n_max)
+int region_measure_resident(struct region *region, uint64_t *per_node, unsigned n_max)
 {
         /* Private pages cannot be mapped by the host, so only shared regions
          * can be measured through the mapping. */
-        if (!r->shared)
+        if (!region->shared)
                 return 0;
-        return node_measure_resident(r->map, r->size, per_node, n_max);
+        return node_measure_resident(region->map, region->size, per_node, n_max);
 }

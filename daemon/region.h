@@ -51,16 +51,16 @@ struct region {
  */
 int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared,
                struct placement *placement, struct region **ret);
-void region_free(struct region *r);
+void region_free(struct region *region);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct region *, region_free);
 
 /* Check that [offset, offset + length) is page-aligned and inside the region;
  * -EINVAL with a message for a person otherwise. */
-int region_check_range(const struct region *r, uint64_t offset, uint64_t length, char *msg, size_t msg_size);
+int region_check_range(const struct region *region, uint64_t offset, uint64_t length, char *msg, size_t msg_size);
 /* Allocate the range on the region's nodes and, for shared regions, clear
  * and map it so it is ready for the guest. */
-int region_populate(struct region *r, uint64_t offset, uint64_t length);
+int region_populate(struct region *region, uint64_t offset, uint64_t length);
 /* Free the range (the guest sees zeroes or faults it in again). */
-int region_discard(struct region *r, uint64_t offset, uint64_t length);
+int region_discard(struct region *region, uint64_t offset, uint64_t length);
 /* Bytes resident per node, added into per_node[0 .. n_max). */
-int region_measure_resident(struct region *r, uint64_t *per_node, unsigned n_max);
+int region_measure_resident(struct region *region, uint64_t *per_node, unsigned n_max);

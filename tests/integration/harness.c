@@ -131,7 +131,8 @@ static void fdstore_apply(struct test_env *e, const char *text, const int *fds, 
         if (name)
                 snprintf(fdname, sizeof(fdname), "%.*s", (int) strcspn(name + 7, "\n"), name + 7);
         if (e->fd_store && strstr(text, "FDSTORE=1"))
-                for (; kept < n_fds && e->n_store < TEST_FDSTORE_MAX; kept++) {
+                /* systemd closes what does not fit, and only logs it. */
+                for (; kept < n_fds && e->n_store < (e->fdstore_max ?: TEST_FDSTORE_MAX); kept++) {
                         e->store[e->n_store].fd = fds[kept];
                         snprintf(e->store[e->n_store++].name, sizeof(e->store[0].name), "%s", fdname);
                 }
@@ -213,15 +214,18 @@ static int wait_ready(struct test_env *e, int notify_fd)
         }
 }
 
-/* In the child: the stored fds at 3, 4, ... as $LISTEN_FDS says. */
+/* In the child: the stored fds at 3, 4, ... as $LISTEN_FDS says, and no
+ * other fd beyond stderr, as systemd starts a service. */
 static void pass_stored_fds(struct test_env *e)
 {
-        int moved[TEST_FDSTORE_MAX];
-        char names[TEST_FDSTORE_MAX * 257] = "", number[32];
+        static int moved[TEST_FDSTORE_MAX];
+        char *names = calloc(TEST_FDSTORE_MAX, sizeof(e->store[0].name) + 1), number[32];
         int first = 3 + (int) e->n_store;
 
-        if (e->n_store == 0)
+        if (e->n_store == 0 || !names) {
+                close_range(3, ~0U, 0);
                 return;
+        }
         for (size_t i = 0; i < e->n_store; i++)
                 moved[i] = fcntl(e->store[i].fd, F_DUPFD, first);
         for (size_t i = 0; i < e->n_store; i++) {
@@ -230,11 +234,14 @@ static void pass_stored_fds(struct test_env *e)
                 strcat(names, i ? ":" : "");
                 strcat(names, e->store[i].name);
         }
+        close_range((unsigned) first, ~0U, 0);
         snprintf(number, sizeof(number), "%zu", e->n_store);
         setenv("LISTEN_FDS", number, 1);
-        setenv("LISTEN_FDNAMES", names, 1);
-        snprintf(number, sizeof(number), "%d", (int) getpid());
+        if (e->listen != TEST_LISTEN_NO_NAMES)
+                setenv("LISTEN_FDNAMES", names, 1);
+        snprintf(number, sizeof(number), "%d", e->listen == TEST_LISTEN_OTHER_PID ? (int) getppid() : (int) getpid());
         setenv("LISTEN_PID", number, 1);
+        free(names);
 }
 
 static int spawn_daemon(struct test_env *e, int notify_fd)
@@ -252,6 +259,12 @@ static int spawn_daemon(struct test_env *e, int notify_fd)
 
                 pass_stored_fds(e);
                 setenv("NOTIFY_SOCKET", notify, 1);
+                if (e->fdstore_max > 0) {
+                        char max[32];
+
+                        snprintf(max, sizeof(max), "%u", e->fdstore_max);
+                        setenv("FDSTORE", max, 1);
+                }
                 snprintf(bus_arg, sizeof(bus_arg), "--bus=%s", e->address);
                 snprintf(config_arg, sizeof(config_arg), "--config=%s", config);
                 execl(env_or("GMEMD", GMEM_TEST_DEFAULT_GMEMD), "gmemd", bus_arg, config_arg, (char *) NULL);
@@ -342,7 +355,8 @@ int test_env_start(struct test_env *e, const struct test_env_options *o)
         int r;
 
         o = o ?: &defaults;
-        *e = (struct test_env) { .daemon_pidfd = -1, .notify_fd = -1, .fd_store = o->fd_store };
+        *e = (struct test_env) { .daemon_pidfd = -1, .notify_fd = -1, .fd_store = o->fd_store,
+                                 .fdstore_max = o->fdstore_max };
         snprintf(e->dir, sizeof(e->dir), "%s/gmem-test-XXXXXX", env_or("TMPDIR", "/tmp"));
         if (!mkdtemp(e->dir))
                 return negative_errno();

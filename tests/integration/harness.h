@@ -12,7 +12,7 @@
 /* ASSERT() and ASSERT_OK(), shared with the unit tests. */
 #include "../unit/unit.h"
 
-#define TEST_FDSTORE_MAX 256
+#define TEST_FDSTORE_MAX 4096
 
 /* One fd gmemd put into the fd store the harness plays (FDSTORE=1). */
 struct test_fdstore_entry {
@@ -31,6 +31,10 @@ struct test_env {
         int notify_fd;
         struct test_fdstore_entry store[TEST_FDSTORE_MAX];
         size_t n_store;
+        /* How the next start passes the store: as systemd does, without
+         * $LISTEN_FDNAMES, or with $LISTEN_PID naming another process. */
+        enum { TEST_LISTEN_NORMAL, TEST_LISTEN_NO_NAMES, TEST_LISTEN_OTHER_PID } listen;
+        unsigned fdstore_max;
 };
 
 struct test_env_options {
@@ -47,6 +51,8 @@ struct test_env_options {
          * FDNAME, drop them on FDSTOREREMOVE=1, and pass them to a restarted
          * gmemd with $LISTEN_FDS, $LISTEN_FDNAMES and $LISTEN_PID. */
         bool fd_store;
+        /* With fd_store: pass $FDSTORE, the store's size, as systemd 254 does. */
+        unsigned fdstore_max;
 };
 
 /* Both return 0 or a negative errno, printing why on stderr. */

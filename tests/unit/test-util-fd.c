@@ -4,7 +4,11 @@
  * only when /dev/kvm or guest_memfd is truly missing. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvm-uapi.h"
@@ -41,6 +45,41 @@ static void test_plain_fds(void)
         ASSERT_STREQ(what, "/dev");
 }
 
+/* A file that only looks like a guest_memfd in /proc/self/fd: named
+ * "[kvm-gmem]" at the root of a tmpfs, unlinked and the tmpfs detached, it
+ * reads "/[kvm-gmem] (deleted)", as a 7.x guest_memfd does. Any user can
+ * make one in a user namespace and hand it to gmemd as option 'memfd'. */
+static void test_lookalike_guest_memfd(void)
+{
+        char dir[] = "/tmp/gmem-lookalike-XXXXXX", file[64], what[128];
+        pid_t pid;
+        int status;
+
+        ASSERT(mkdtemp(dir));
+        pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0) {
+                int fd;
+
+                if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+                    mount("tmpfs", dir, "tmpfs", 0, "size=4m") < 0)
+                        _exit(4);
+                snprintf(file, sizeof(file), "%s/[kvm-gmem]", dir);
+                fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+                if (fd < 0 || ftruncate(fd, 2 << 20) < 0 || unlink(file) < 0 || umount2(dir, MNT_DETACH) < 0)
+                        _exit(2);
+                if (fd_describe(fd, what, sizeof(what)) < 0 || !streq(what, "/[kvm-gmem] (deleted)")) {
+                        fprintf(stderr, "the lookalike reads '%s'\n", what);
+                        _exit(3);
+                }
+                _exit(fd_is_guest_memfd(fd) ? 1 : 0);
+        }
+        ASSERT(waitpid(pid, &status, 0) == pid);
+        ASSERT_OK(rmdir(dir));
+        ASSERT(WIFEXITED(status));
+        ASSERT_EQ(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
         _cleanup_close_ int kvm_fd = -1, vm_fd = -1, gmem_fd = -1;
@@ -48,6 +87,7 @@ int main(void)
         char what[128];
 
         test_plain_fds();
+        test_lookalike_guest_memfd();
 
         kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
         if (kvm_fd < 0) {
