@@ -22,6 +22,7 @@
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include "bus-client.h"
 #include "bus-contract.h"
 #include "bus-errors.h"
 #include "gmem.h"
@@ -30,19 +31,7 @@
 #include "macro.h"
 #include "util.h"
 
-#define MIB (1024ULL * 1024ULL)
 #define N_JUNK 1500
-
-static sd_bus *bus_open(const char *address)
-{
-        sd_bus *bus = NULL;
-
-        ASSERT_OK(sd_bus_new(&bus));
-        ASSERT_OK(sd_bus_set_address(bus, address));
-        ASSERT_OK(sd_bus_set_bus_client(bus, true));
-        ASSERT_OK(sd_bus_start(bus));
-        return bus;
-}
 
 /* A private bus and gmemd started with @o, a connection to the bus, and a VM
  * to make regions for. */
@@ -57,7 +46,7 @@ static void start(const char *what, const struct test_env_options *o, struct tes
         *ret_vm = ioctl(kvm, KVM_CREATE_VM, 0);
         ASSERT(*ret_vm >= 0);
         ASSERT_OK(test_env_start(e, o));
-        *ret_bus = bus_open(e->address);
+        *ret_bus = bus_connect(e->address);
         *ret_env = e;
 }
 

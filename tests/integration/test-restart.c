@@ -18,6 +18,7 @@
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include "bus-client.h"
 #include "bus-contract.h"
 #include "bus-errors.h"
 #include "harness.h"
@@ -25,7 +26,6 @@
 #include "test-guest.h"
 #include "util.h"
 
-#define MIB (1024ULL * 1024ULL)
 #define CODE_GPA 0x1000
 #define DATA_GPA 0x2000
 
@@ -33,17 +33,6 @@
 static const uint8_t code_before[] = { 0xb0, 0x11, 0xa2, 0x00, 0x20, 0xf4 };
 /* After: mov al, [0x2000]; inc al; mov [0x2001], al; hlt: it reads what it wrote before. */
 static const uint8_t code_after[] = { 0xa0, 0x00, 0x20, 0xfe, 0xc0, 0xa2, 0x01, 0x20, 0xf4 };
-
-static sd_bus *bus_open(const char *address)
-{
-        sd_bus *bus = NULL;
-
-        ASSERT_OK(sd_bus_new(&bus));
-        ASSERT_OK(sd_bus_set_address(bus, address));
-        ASSERT_OK(sd_bus_set_bus_client(bus, true));
-        ASSERT_OK(sd_bus_start(bus));
-        return bus;
-}
 
 static gmem_client *client_open(const struct test_env *e)
 {
@@ -309,7 +298,7 @@ static void test_restart(int sig)
 
         fprintf(stderr, "--- restart with signal %d\n", sig);
         ASSERT_OK(test_env_start(&e, &o));
-        bus = bus_open(e.address);
+        bus = bus_connect(e.address);
         ASSERT(restored_regions(bus) == 0);
 
         /* A guest on a non-persistent region whose owner stays. */
@@ -405,7 +394,7 @@ static void test_not_found(void)
 
         fprintf(stderr, "--- NotFound\n");
         ASSERT_OK(test_env_start(&e, &o));
-        bus = bus_open(e.address);
+        bus = bus_connect(e.address);
         expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/999");
         expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/abc");
 
