@@ -140,8 +140,10 @@ static int regular_memfd(uint64_t size)
 }
 
 /* Everything a store should not hold. @gmemfd is a real 2 MiB guest_memfd,
- * @good the name of a real region. */
-static void add_hostile_entries(struct test_env *e, int gmemfd, const char *good)
+ * @good the name of a real region; entries that are wrong only in their
+ * metadata get a guest_memfd of their own on @vm, so that it is the
+ * metadata check that drops them, not the one-region-per-guest_memfd rule. */
+static void add_hostile_entries(struct test_env *e, int vm, int gmemfd, const char *good)
 {
         int sv[2];
         char name[64];
@@ -163,11 +165,20 @@ static void add_hostile_entries(struct test_env *e, int gmemfd, const char *good
         close(sv[1]);
         store_pair(e, "region-92", 92, 0, sv[0]);
         /* Metadata of another id than the name says. */
-        store_pair(e, "region-93", 94, 2 * MIB, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3));
+        store_pair(e, "region-93", 94, 2 * MIB, make_gmem(vm, 2 * MIB));
         /* A valid entry, but for a guest_memfd another region already is. */
         store_pair(e, "region-99", 99, 2 * MIB, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3));
         /* Metadata claiming more than the guest_memfd holds. */
-        store_pair(e, "region-95", 95, 1024 * MIB, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3));
+        store_pair(e, "region-95", 95, 1024 * MIB, make_gmem(vm, 2 * MIB));
+        /* Metadata that fits its guest_memfd, but not sealed: anyone could have changed it. */
+        {
+                _cleanup_free_ char *json = metadata(89, 2 * MIB);
+                int fd = memfd_create("junk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+                ASSERT(fd >= 0 && write(fd, json, strlen(json)) == (ssize_t) strlen(json));
+                store_add(e, fd, "region-89");
+                store_add(e, make_gmem(vm, 2 * MIB), "region-89");
+        }
         /* A guest_memfd alone; two guest_memfds; two metadata fds. */
         store_add(e, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3), "region-96");
         store_add(e, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3), "region-97");
@@ -320,7 +331,7 @@ static void test_hostile_store(void)
         ASSERT(fds > 0 && mappings == 2);
 
         ASSERT_OK(test_env_stop_daemon(e, SIGTERM));
-        add_hostile_entries(e, gmem_region_get_fd(persistent), good);
+        add_hostile_entries(e, vm, gmem_region_get_fd(persistent), good);
         ASSERT_OK(test_env_start_daemon_again(e));
         ASSERT(test_env_daemon_alive(e));
         ASSERT(restored_regions(bus) == 2);

@@ -195,55 +195,6 @@ static gmem_region *create_region(gmem_client *c, uint64_t size, gmem_policy pol
         return region;
 }
 
-static int metadata_memfd(const char *text, bool seal)
-{
-        int fd = memfd_create("junk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-        ASSERT(fd >= 0);
-        ASSERT(write(fd, text, strlen(text)) == (ssize_t) strlen(text));
-        if (seal)
-                ASSERT_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL));
-        return fd;
-}
-
-#define METADATA(id, size)                                                                          \
-        "{\"id\":" #id ",\"name\":\"x\",\"size\":" #size ",\"shared\":true,\"persist\":true,"       \
-        "\"policy\":\"default\",\"applied\":\"default\",\"nodes\":[],\"owner_uid\":0,\"owner_pid\":1}"
-
-static void store_add(struct test_env *e, int fd, const char *name)
-{
-        ASSERT(fd >= 0 && e->n_store < TEST_FDSTORE_MAX);
-        e->store[e->n_store].fd = fd;
-        snprintf(e->store[e->n_store++].name, sizeof(e->store[0].name), "%s", name);
-}
-
-/* What a broken or foreign fd store holds: gmemd must drop it and start.
- * @guest_memfd is one of the stored regions' fds. */
-static void add_junk_entries(struct test_env *e, int guest_memfd)
-{
-        /* Bad JSON, sealed, without a guest_memfd. */
-        store_add(e, metadata_memfd("{ \"id\": 77, \"size\": -1 }", true), "region-77");
-        /* Metadata that fits its guest_memfd, but not sealed: anyone could have changed it. */
-        store_add(e, metadata_memfd(METADATA(78, 2097152), false), "region-78");
-        store_add(e, dup(guest_memfd), "region-78");
-        /* Sealed metadata that does not describe its guest_memfd (the size). */
-        store_add(e, metadata_memfd(METADATA(79, 4096), true), "region-79");
-        store_add(e, dup(guest_memfd), "region-79");
-        /* Sealed metadata that fits its guest_memfd, under another region's FDNAME. */
-        store_add(e, metadata_memfd(METADATA(80, 2097152), true), "region-81");
-        store_add(e, dup(guest_memfd), "region-81");
-        /* Not gmemd's at all. */
-        store_add(e, metadata_memfd("hello", true), "something-else");
-}
-
-static bool store_has(const struct test_env *e, const char *name)
-{
-        for (size_t i = 0; i < e->n_store; i++)
-                if (streq(e->store[i].name, name))
-                        return true;
-        return false;
-}
-
 /* gmemctl status says how many regions came back, for a person and in JSON. */
 static void check_gmemctl_status(const struct test_env *e, unsigned restored)
 {
@@ -331,7 +282,6 @@ static void test_restart(int sig)
         ASSERT(e.n_store == 6); /* a guest_memfd and its metadata for each region */
 
         ASSERT_OK(test_env_stop_daemon(&e, sig));
-        add_junk_entries(&e, gmem_region_get_fd(g.region));
         stored_owner(&e, gone, gone_bus_name, sizeof(gone_bus_name));
         gmem_region_unref(n);
         gmem_client_unref(gone_owner);
@@ -346,10 +296,9 @@ static void test_restart(int sig)
         /* Accounting: what was there before, less the released region. */
         drop_entry(before, gone);
         ASSERT_STREQ(before, after);
-        /* The region that went and the junk left the store; the rest stayed. */
+        /* The region that went left the store; the rest stayed. (What a
+         * broken store holds is test-fdstore-hostile's.) */
         ASSERT_OK(test_env_fdstore_sync(&e));
-        ASSERT(!store_has(&e, "region-77") && !store_has(&e, "region-78") && !store_has(&e, "region-79") &&
-               !store_has(&e, "region-81") && !store_has(&e, "something-else"));
         ASSERT(e.n_store == 4);
 
         /* The guest runs on, on the memory it had. */
