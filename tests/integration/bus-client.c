@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bus-client.h"
+#include "bus-contract.h"
 #include "bus-errors.h"
 #include "kvm-uapi.h"
 #include "macro.h"
@@ -146,6 +147,28 @@ void expect_error_says(int r, sd_bus_error *error, const char *name, const char 
 void expect_error(int r, sd_bus_error *error, const char *name, const char *what)
 {
         expect_error_says(r, error, name, NULL, what);
+}
+
+void expect_region_not_found(sd_bus *bus, const char *path)
+{
+        static const struct {
+                const char *interface, *method, *types;
+        } calls[] = {
+                { GMEM_REGION_INTERFACE, "Release", "" },
+                { "org.freedesktop.DBus.Properties", "Get", "ss" },
+                { "org.freedesktop.DBus.Properties", "GetAll", "s" },
+                { "org.freedesktop.DBus.Introspectable", "Introspect", "" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                ASSERT(sd_bus_call_method(bus, GMEM_BUS_NAME, path, calls[i].interface, calls[i].method, &error,
+                                          NULL, calls[i].types, GMEM_REGION_INTERFACE, "Size") < 0);
+                if (!streq(error.name, GMEM_ERROR_NOT_FOUND))
+                        fprintf(stderr, "%s %s: %s\n", path, calls[i].method, error.name);
+                ASSERT_STREQ(error.name, GMEM_ERROR_NOT_FOUND);
+        }
 }
 
 void expect_create_error_says(struct test_env *e, sd_bus *bus, int vm, uint64_t size, const struct opt *opts,

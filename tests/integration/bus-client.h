@@ -62,6 +62,9 @@ size_t host_nodes(sd_bus *bus, struct host_node *nodes, size_t max);
  * kernel's EINVAL further down; the message can. Frees @error. */
 void expect_error_says(int r, sd_bus_error *error, const char *name, const char *says, const char *what);
 void expect_error(int r, sd_bus_error *error, const char *name, const char *what);
+/* No region at @path: Release, Properties.Get and GetAll, and Introspect are
+ * all org.gmem1.Error.NotFound. */
+void expect_region_not_found(sd_bus *bus, const char *path);
 /* CreateRegion fails so, the daemon lives on, and no region is left behind. */
 void expect_create_error_says(struct test_env *e, sd_bus *bus, int vm, uint64_t size, const struct opt *opts,
                               size_t n, const char *name, const char *says, const char *what);

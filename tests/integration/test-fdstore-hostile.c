@@ -245,28 +245,6 @@ static int call_as(const char *address, const char *path, const char *method, ui
         return WEXITSTATUS(status);
 }
 
-static void expect_not_found(sd_bus *bus, const char *path)
-{
-        static const struct {
-                const char *interface, *method, *types;
-        } calls[] = {
-                { GMEM_REGION_INTERFACE, "Release", "" },
-                { "org.freedesktop.DBus.Properties", "Get", "ss" },
-                { "org.freedesktop.DBus.Properties", "GetAll", "s" },
-                { "org.freedesktop.DBus.Introspectable", "Introspect", "" },
-        };
-
-        for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-
-                ASSERT(sd_bus_call_method(bus, GMEM_BUS_NAME, path, calls[i].interface, calls[i].method, &error,
-                                          NULL, calls[i].types, GMEM_REGION_INTERFACE, "Size") < 0);
-                if (!streq(error.name, GMEM_ERROR_NOT_FOUND))
-                        fprintf(stderr, "%s %s: %s\n", path, calls[i].method, error.name);
-                ASSERT_STREQ(error.name, GMEM_ERROR_NOT_FOUND);
-        }
-}
-
 /* gmemd's open fds, but for sd-event's timerfd, which comes and goes with
  * pending bus calls. */
 static int daemon_fds(const struct test_env *e)
@@ -363,12 +341,12 @@ static void test_hostile_store(void)
         ASSERT_OK(gmem_region_discard(persistent, 0, 2 * MIB));
 
         /* Unknown paths: every way of asking is NotFound. */
-        expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/999");
-        expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/0");
-        expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/90");
+        expect_region_not_found(bus, GMEM_REGION_PATH_PREFIX "/999");
+        expect_region_not_found(bus, GMEM_REGION_PATH_PREFIX "/0");
+        expect_region_not_found(bus, GMEM_REGION_PATH_PREFIX "/90");
         snprintf(path, sizeof(path), "%s", gmem_region_get_path(third));
         ASSERT_OK(gmem_region_release(third));
-        expect_not_found(bus, path);
+        expect_region_not_found(bus, path);
 
         gmem_region_unref(third);
         gmem_region_unref(owned);

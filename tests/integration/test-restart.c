@@ -317,19 +317,6 @@ static void test_restart(int sig)
         ASSERT_OK(test_env_stop(&e));
 }
 
-static void expect_not_found(sd_bus *bus, const char *path)
-{
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        uint64_t size;
-
-        ASSERT(sd_bus_call_method(bus, GMEM_BUS_NAME, path, GMEM_REGION_INTERFACE, "Release", &error, NULL, NULL) < 0);
-        ASSERT_STREQ(error.name, GMEM_ERROR_NOT_FOUND);
-        sd_bus_error_free(&error);
-        ASSERT(sd_bus_get_property_trivial(bus, GMEM_BUS_NAME, path, GMEM_REGION_INTERFACE, "Size", &error, 't',
-                                           &size) < 0);
-        ASSERT_STREQ(error.name, GMEM_ERROR_NOT_FOUND);
-}
-
 static void test_not_found(void)
 {
         struct test_env e;
@@ -344,8 +331,8 @@ static void test_not_found(void)
         fprintf(stderr, "--- NotFound\n");
         ASSERT_OK(test_env_start(&e, &o));
         bus = bus_connect(e.address);
-        expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/999");
-        expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/abc");
+        expect_region_not_found(bus, GMEM_REGION_PATH_PREFIX "/999");
+        expect_region_not_found(bus, GMEM_REGION_PATH_PREFIX "/abc");
 
         c = client_open(&e);
         region = create_region(c, 2 * MIB, GMEM_POLICY_DEFAULT, true, false);
@@ -354,11 +341,11 @@ static void test_not_found(void)
         /* A region's path is one spelling of its id: no leading zero, nothing after it. */
         ASSERT_OK(gmem_region_id_from_path(path, &id));
         snprintf(alias, sizeof(alias), "%s/0%llu", GMEM_REGION_PATH_PREFIX, (unsigned long long) id);
-        expect_not_found(bus, alias);
+        expect_region_not_found(bus, alias);
         snprintf(alias, sizeof(alias), "%s/%llux", GMEM_REGION_PATH_PREFIX, (unsigned long long) id);
-        expect_not_found(bus, alias);
+        expect_region_not_found(bus, alias);
         call_release(bus, path);
-        expect_not_found(bus, path);
+        expect_region_not_found(bus, path);
         gmem_region_unref(region);
         gmem_client_unref(c);
         ASSERT_OK(test_env_stop(&e));
