@@ -2,11 +2,12 @@
 # Runs INSIDE a multi-node run-vm guest: the series' KVM selftest
 # x86/numa_aware_page_tables_test (KVM_CAP_NUMA_AWARE_PAGE_TABLES), failing unless every case
 # ran and passed: a skip (no capability, one node, no THP, no guest_memfd mmap, no CPU on the
-# memory's node) fails here, so the vm suite cannot pass without checking the placement.
+# memory's node, kvm.nx_huge_pages not writable) fails here, so the vm suite cannot pass
+# without checking the placement.
 #
 # usage: numa-aware-page-tables.sh [--movable] [SELFTESTS_DIR]
 #   --movable      the guest must have a movable-only node (run-vm --movable-mem) and the
-#                  test's case for it must pass; without it that case must pass if the guest
+#                  test's case for it must pass; without it, that case must pass if the guest
 #                  has such a node and may skip otherwise
 #   SELFTESTS_DIR  defaults to ${GMEM_CACHE_DIR:-/var/cache/gmem}/build/FLAVOUR/kselftest/kvm,
 #                  what `kernel/build.sh [--debug] --selftests` builds, FLAVOUR matching the
@@ -46,6 +47,7 @@ fi
 echo "numa-aware-page-tables: kernel $(uname -r), $nodes NUMA nodes (memory $has_memory," \
 	"normal memory $has_normal), TDP MMU on"
 eager_before=$(cat /sys/module/kvm/parameters/eager_page_split)
+nx_before=$(cat /sys/module/kvm/parameters/nx_huge_pages)
 
 out=$(mktemp /tmp/numa_aware_page_tables_test.XXXXXX)
 "$test_bin" 2>&1 | tee "$out"
@@ -56,11 +58,15 @@ echo "numa-aware-page-tables: numa_aware_page_tables_test exited with $rc"
 eager_after=$(cat /sys/module/kvm/parameters/eager_page_split)
 [ "$eager_after" = "$eager_before" ] ||
 	fail "kvm.eager_page_split was $eager_before before the test and is $eager_after after it"
+nx_after=$(cat /sys/module/kvm/parameters/nx_huge_pages)
+[ "$nx_after" = "$nx_before" ] ||
+	fail "kvm.nx_huge_pages was $nx_before before the test and is $nx_after after it"
 
 grep -q '^not ok' "$out" && fail "a case failed"
 cases=("KVM_ENABLE_CAP: EINVAL with args[0] != 0 or after vCPU creation")
 for case in "fault on anonymous memory" "fault on guest_memfd" "KVM_PRE_FAULT_MEMORY" \
-	    "eager split" "on-demand split" "KVM_CLEAR_DIRTY_LOG split" "two vCPUs on two nodes"; do
+	    "eager split" "on-demand split" "KVM_CLEAR_DIRTY_LOG split" "NX huge page split" \
+	    "two vCPUs on two nodes"; do
 	cases+=("$case, capability on" "$case, capability off")
 done
 cases+=("interleaved memory, capability on")
@@ -76,5 +82,5 @@ else
 	grep -q '# SKIP' "$out" && fail "cases were skipped"
 fi
 echo "numa-aware-page-tables: PASS (${#cases[@]} cases: faults on anonymous memory and guest_memfd," \
-	"KVM_PRE_FAULT_MEMORY, eager, on-demand and KVM_CLEAR_DIRTY_LOG splits, two vCPUs on two" \
+	"KVM_PRE_FAULT_MEMORY, eager, on-demand, KVM_CLEAR_DIRTY_LOG and NX splits, two vCPUs on two" \
 	"nodes, capability on and off; interleaved memory$([ $movable = 1 ] && echo ", a movable-only node"))"
