@@ -101,6 +101,8 @@ g clean -q -fd
 n=0
 while read -r patch; do
 	case $patch in ''|'#'*) continue ;; esac
+	# The cover letter (export-patches.sh) travels with the series but is not a patch.
+	case $patch in 0000-*) continue ;; esac
 	[ -f "$GMEM_KERNEL_DIR/patches/$patch" ] || gmem_die "kernel/series names a missing patch: $patch"
 	if ! g am -q --committer-date-is-author-date "$GMEM_KERNEL_DIR/patches/$patch"; then
 		g am --abort || true

@@ -482,3 +482,26 @@ int test_kvm_vm_stat(int vm_fd, const char *name, uint64_t *ret)
         }
         return -ENOENT;
 }
+
+int test_node_sec_page_tables(unsigned node, uint64_t *ret)
+{
+        _cleanup_close_ int fd = open("/proc/sys/vm/stat_refresh", O_WRONLY | O_CLOEXEC);
+        char path[64], line[128];
+        unsigned long long kb;
+        int r = -ENOENT;
+        FILE *f;
+
+        if (fd < 0 || write(fd, "1", 1) != 1)
+                return negative_errno();
+        snprintf(path, sizeof(path), "/sys/devices/system/node/node%u/meminfo", node);
+        f = fopen(path, "re");
+        if (!f)
+                return negative_errno();
+        while (r == -ENOENT && fgets(line, sizeof(line), f))
+                if (sscanf(line, "Node %*u SecPageTables: %llu kB", &kb) == 1) {
+                        *ret = kb * 1024 / (uint64_t) sysconf(_SC_PAGESIZE);
+                        r = 0;
+                }
+        fclose(f);
+        return r;
+}

@@ -81,3 +81,9 @@ int test_env_daemon_mappings(struct test_env *e);
 /* A KVM binary statistic of the VM behind @vm_fd (KVM_GET_STATS_FD), by name;
  * -ENOENT if this kernel has no such stat. */
 int test_kvm_vm_stat(int vm_fd, const char *name, uint64_t *ret);
+
+/* Secondary page tables (KVM's, all VMs) on @node, in pages: SecPageTables of
+ * /sys/devices/system/node/nodeN/meminfo, after folding the per-CPU counter
+ * deltas through /proc/sys/vm/stat_refresh (root only), so that a few dozen
+ * pages are not lost in them. */
+int test_node_sec_page_tables(unsigned node, uint64_t *ret);

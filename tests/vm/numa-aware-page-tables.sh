@@ -1,15 +1,24 @@
 #!/bin/bash
 # Runs INSIDE a multi-node run-vm guest: the series' KVM selftest
 # x86/numa_aware_page_tables_test (KVM_CAP_NUMA_AWARE_PAGE_TABLES), failing unless every case
-# ran: a skip (no capability, one node) or a case that was "not tested" (no THP, no guest_memfd
-# mmap) fails here, so the vm suite cannot pass without checking the placement.
+# ran and passed: a skip (no capability, one node, no THP, no guest_memfd mmap, no CPU on the
+# memory's node, kvm.nx_huge_pages not writable) fails here, so the vm suite cannot pass
+# without checking the placement.
 #
-# usage: numa-aware-page-tables.sh [SELFTESTS_DIR]
-#   SELFTESTS_DIR defaults to ${GMEM_CACHE_DIR:-/var/cache/gmem}/build/FLAVOUR/kselftest/kvm,
-#   what `kernel/build.sh [--debug] --selftests` builds, FLAVOUR matching the running kernel
-#   (gmem-debug for a 7.3.x-gmem-debug kernel, else gmem).
+# usage: numa-aware-page-tables.sh [--movable] [SELFTESTS_DIR]
+#   --movable      the guest must have a movable-only node (run-vm --movable-mem) and the
+#                  test's case for it must pass; without it, that case must pass if the guest
+#                  has such a node and may skip otherwise
+#   SELFTESTS_DIR  defaults to ${GMEM_CACHE_DIR:-/var/cache/gmem}/build/FLAVOUR/kselftest/kvm,
+#                  what `kernel/build.sh [--debug] --selftests` builds, FLAVOUR matching the
+#                  running kernel (gmem-debug for a 7.3.x-gmem-debug kernel, else gmem).
 set -u
 
+require_movable=0
+if [ "${1:-}" = --movable ]; then
+	require_movable=1
+	shift
+fi
 dir=${1:-}
 if [ -z "$dir" ]; then
 	case $(uname -r) in *-gmem-debug) flavour=gmem-debug ;; *) flavour=gmem ;; esac
@@ -28,7 +37,17 @@ nodes=$(find /sys/devices/system/node -maxdepth 1 -name 'node[0-9]*' | wc -l)
 [ "$nodes" -ge 2 ] || fail "the guest has $nodes NUMA node(s); the test needs 2"
 tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu 2>/dev/null)
 [ "$tdp_mmu" = Y ] || fail "the TDP MMU is not in use (kvm.tdp_mmu=${tdp_mmu:-missing})"
-echo "numa-aware-page-tables: kernel $(uname -r), $nodes NUMA nodes, TDP MMU on"
+has_memory=$(cat /sys/devices/system/node/has_memory)
+has_normal=$(cat /sys/devices/system/node/has_normal_memory)
+movable=0
+[ "$has_memory" != "$has_normal" ] && movable=1
+if [ $require_movable = 1 ] && [ $movable = 0 ]; then
+	fail "no movable-only node (nodes with memory: $has_memory, with normal memory: $has_normal)"
+fi
+echo "numa-aware-page-tables: kernel $(uname -r), $nodes NUMA nodes (memory $has_memory," \
+	"normal memory $has_normal), TDP MMU on"
+eager_before=$(cat /sys/module/kvm/parameters/eager_page_split)
+nx_before=$(cat /sys/module/kvm/parameters/nx_huge_pages)
 
 out=$(mktemp /tmp/numa_aware_page_tables_test.XXXXXX)
 "$test_bin" 2>&1 | tee "$out"
@@ -36,11 +55,32 @@ rc=${PIPESTATUS[0]}
 echo "numa-aware-page-tables: numa_aware_page_tables_test exited with $rc"
 [ "$rc" = 0 ] || fail "exit status $rc (4 = skipped)"
 
-for case in "anonymous memory" "guest_memfd" "eager split" "on-demand split"; do
-	for state in on off; do
-		grep -q "^$case, NUMA-aware page tables $state: " "$out" ||
-			fail "case '$case' with the capability $state did not run"
-	done
+eager_after=$(cat /sys/module/kvm/parameters/eager_page_split)
+[ "$eager_after" = "$eager_before" ] ||
+	fail "kvm.eager_page_split was $eager_before before the test and is $eager_after after it"
+nx_after=$(cat /sys/module/kvm/parameters/nx_huge_pages)
+[ "$nx_after" = "$nx_before" ] ||
+	fail "kvm.nx_huge_pages was $nx_before before the test and is $nx_after after it"
+
+grep -q '^not ok' "$out" && fail "a case failed"
+cases=("KVM_ENABLE_CAP: EINVAL with args[0] != 0 or after vCPU creation")
+for case in "fault on anonymous memory" "fault on guest_memfd" "KVM_PRE_FAULT_MEMORY" \
+	    "eager split" "on-demand split" "KVM_CLEAR_DIRTY_LOG split" "NX huge page split" \
+	    "two vCPUs on two nodes"; do
+	cases+=("$case, capability on" "$case, capability off")
 done
-echo "numa-aware-page-tables: PASS (faults on anonymous memory and guest_memfd, eager and" \
-	"on-demand splits, capability on and off)"
+cases+=("interleaved memory, capability on")
+[ $movable = 1 ] && cases+=("memory on a movable-only node, capability on")
+for case in "${cases[@]}"; do
+	awk -v c="$case" 'sub(/^ok [0-9]+ /, "") && $0 == c { found = 1 } END { exit !found }' "$out" ||
+		fail "case '$case' did not run and pass"
+done
+if [ $movable = 0 ]; then
+	grep '# SKIP' "$out" | grep -v '# SKIP memory on a movable-only node' &&
+		fail "cases were skipped"
+else
+	grep -q '# SKIP' "$out" && fail "cases were skipped"
+fi
+echo "numa-aware-page-tables: PASS (${#cases[@]} cases: faults on anonymous memory and guest_memfd," \
+	"KVM_PRE_FAULT_MEMORY, eager, on-demand, KVM_CLEAR_DIRTY_LOG and NX splits, two vCPUs on two" \
+	"nodes, capability on and off; interleaved memory$([ $movable = 1 ] && echo ", a movable-only node"))"
