@@ -2,6 +2,7 @@
 /* Parses gmemd.json with json-c. Unknown keys and wrong types are errors that
  * name the key, so a typo never silently falls back to a default. */
 #include <errno.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,12 @@ static int parse_bytes_value(json_object *v, const char *key, const char *source
 
                 if (i < 0) {
                         snprintf(msg, msg_size, "%s: key '%s' must not be negative", source, key);
+                        return -EINVAL;
+                }
+                /* json-c clamps integers above INT64_MAX to it: refuse them
+                 * rather than silently use another number. */
+                if ((uint64_t) i != json_object_get_uint64(v)) {
+                        snprintf(msg, msg_size, "%s: key '%s' must be at most %" PRId64, source, key, INT64_MAX);
                         return -EINVAL;
                 }
                 *ret = (uint64_t) i;

@@ -224,8 +224,18 @@ static int run_demo(gmem_client *client)
                 r = fail("reading Resident", r);
                 goto out;
         }
-        for (size_t i = 0; i < n_resident; i++)
+        uint64_t total = 0;
+        for (size_t i = 0; i < n_resident; i++) {
                 printf("resident on node %u: %" PRIu64 " bytes\n", resident[i].node, resident[i].bytes);
+                total += resident[i].bytes;
+        }
+        /* Populated at creation, then touched by the guest: all of it is there. */
+        if (total != arg_size) {
+                fprintf(stderr, "demo-vmm: gmemd reports %" PRIu64 " bytes resident of the %" PRIu64 " populated\n",
+                        total, arg_size);
+                r = EXIT_FAILURE;
+                goto out;
+        }
         r = gmem_region_release(region);
         if (r < 0) {
                 r = fail("Release", r);

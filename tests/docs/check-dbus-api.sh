@@ -12,12 +12,14 @@ set -eu
 
 if [ "${1:-}" != --inner ]; then
         [ $# -eq 4 ] || { echo "usage: $0 DOC SOURCE-ROOT GMEM-TEST-ENV GMEMCTL" >&2; exit 2; }
+        # Missing tools fail the test: tools/install-deps installs them
+        # (systemd, libxml2-utils), and a skipped check is no check.
         for tool in busctl xmllint; do
-                command -v $tool >/dev/null || { echo "SKIP: $tool is not installed" >&2; exit 77; }
+                command -v $tool >/dev/null || { echo "$tool is not installed: run tools/install-deps" >&2; exit 1; }
         done
         if [ ! -w /dev/kvm ]; then
-                echo "SKIP: no writable /dev/kvm to create a region on" >&2
-                exit 77
+                echo "no writable /dev/kvm to create a region on" >&2
+                exit 1
         fi
         exec "$3" -- "$0" --inner "$@"
 fi
@@ -92,7 +94,7 @@ for name in $(cat "$work/live.names"); do
 done
 
 # KernelFeatures keys, each with its type, as a table row "| `Key` | `type` |".
-grep -o '"[A-Za-z0-9]*":{"type":"[^"]*"' "$work/features.json" |
+grep -o '"[A-Za-z0-9_]*":{"type":"[^"]*"' "$work/features.json" |
         sed 's/^"\([^"]*\)":{"type":"\([^"]*\)"$/\1 \2/' > "$work/features"
 [ -s "$work/features" ] || fail "could not read KernelFeatures from gmemd"
 while read -r key type; do
@@ -101,9 +103,18 @@ while read -r key type; do
 done < "$work/features"
 
 # CreateRegion options, from the contract's option table, as "| `key` | `type` |".
-grep -o '{ "[a-z_]*", "[a-z{}]*" }' "$src/common/bus-contract.c" |
+# Keys may contain '_' (numa_page_tables).
+grep -o '{ "[a-z_]*", "[abdhinoqstuvxy{}()]*" }' "$src/common/bus-contract.c" |
         sed 's/^{ "\([^"]*\)", "\([^"]*\)" }$/\1 \2/' > "$work/options"
 [ -s "$work/options" ] || fail "found no option table in common/bus-contract.c"
+# ...and the other way round, so a key the pattern above cannot match is
+# noticed rather than silently left unchecked.
+awk '/^Options \(/ { on = 1 } /^Policies/ { on = 0 } on' "$doc" |
+        sed -n 's/^| `\([^`]*\)` | `\([^`]*\)` |.*/\1 \2/p' > "$work/options.documented"
+[ -s "$work/options.documented" ] || fail "found no CreateRegion options table"
+while read -r key type; do
+        grep -qxF "$key $type" "$work/options" || fail "documented option '$key' ($type) is not in gmemd's option table"
+done < "$work/options.documented"
 while read -r key type; do
         grep -qF "| \`$key\` | \`$type\` |" "$doc" ||
                 fail "CreateRegion option '$key' (type $type) is not in the options table"

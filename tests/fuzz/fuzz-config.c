@@ -28,6 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fprintf(stderr, "config_parse failed without naming the source: \"%s\"\n", msg);
                 abort();
         }
+        /* config_load() refuses a file with a NUL byte before parsing. */
+        fuzz_check_verdict(r >= 0 && !memchr(data, '\0', size), msg);
         if (r >= 0 && c.allowed_group && !*c.allowed_group) {
                 fprintf(stderr, "config_parse accepted an empty allowed_group\n");
                 abort();

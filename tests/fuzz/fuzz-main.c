@@ -14,6 +14,13 @@
 #include "fuzz.h"
 #include "macro.h"
 
+static const char *name_of(const char *path)
+{
+        const char *slash = strrchr(path, '/');
+
+        return slash ? slash + 1 : path;
+}
+
 static int run_file(int dir_fd, const char *name, const char *shown)
 {
         _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
@@ -51,7 +58,12 @@ static int run_file(int dir_fd, const char *name, const char *shown)
         if (!exact)
                 return -ENOMEM;
         memcpy(exact, data, size);
-        printf("%s (%zu bytes)\n", shown, size);
+        fuzz_expect = !strncmp(name_of(name), "bad-", 4)     ? FUZZ_EXPECT_INVALID
+                      : !strncmp(name_of(name), "valid-", 6) ? FUZZ_EXPECT_VALID
+                                                              : FUZZ_EXPECT_ANY;
+        printf("%s (%zu bytes)%s\n", shown, size,
+               fuzz_expect == FUZZ_EXPECT_ANY ? "" : fuzz_expect == FUZZ_EXPECT_VALID ? ", must be accepted"
+                                                                                       : ", must be refused");
         fflush(stdout);
         LLVMFuzzerTestOneInput(exact, size);
         free(exact);

@@ -278,22 +278,27 @@ static int spawn_daemon(struct test_env *e, int notify_fd)
 
 int test_env_stop_daemon(struct test_env *e, int sig)
 {
+        bool alive = test_env_daemon_alive(e);
         int status;
 
-        if (!e->fd_store)
-                return -EINVAL;
+        if (e->daemon_pid <= 0)
+                return -ESRCH;
         kill(e->daemon_pid, sig);
         if (waitpid(e->daemon_pid, &status, 0) < 0)
                 return negative_errno();
+        e->daemon_pid = 0;
         e->daemon_pidfd = safe_close(e->daemon_pidfd);
+        if (!alive) {
+                fprintf(stderr, "harness: gmemd had died during the test\n");
+                return -ECHILD;
+        }
         if (sig == SIGKILL ? !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL
                            : !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 fprintf(stderr, "harness: gmemd ended badly on signal %d (status 0x%x)\n", sig, status);
                 return -ECHILD;
         }
-        e->daemon_pid = 0;
         /* What it sent before it ended is queued on the socket still. */
-        return test_env_fdstore_sync(e);
+        return e->fd_store ? test_env_fdstore_sync(e) : 0;
 }
 
 int test_env_start_daemon_again(struct test_env *e)
@@ -434,12 +439,10 @@ static int stop_child(pid_t pid, const char *name)
 
 int test_env_stop(struct test_env *e)
 {
-        bool alive = e->daemon_pid <= 0 || test_env_daemon_alive(e);
-        int r = stop_child(e->daemon_pid, "gmemd");
+        int r = e->daemon_pid > 0 ? test_env_stop_daemon(e, SIGTERM) : 0;
         char cmd[300];
 
-        safe_close(e->daemon_pidfd);
-        safe_close(e->notify_fd);
+        e->notify_fd = safe_close(e->notify_fd);
         for (size_t i = 0; i < e->n_store; i++)
                 safe_close(e->store[i].fd);
         e->n_store = 0;
@@ -447,10 +450,6 @@ int test_env_stop(struct test_env *e)
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
         if (e->dir[0] && system(cmd) != 0)
                 fprintf(stderr, "harness: could not remove %s\n", e->dir);
-        if (!alive) {
-                fprintf(stderr, "harness: gmemd had died during the test\n");
-                return -ECHILD;
-        }
         return r;
 }
 

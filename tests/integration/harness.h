@@ -65,7 +65,11 @@ int test_env_fdstore_sync(struct test_env *e);
 /* With fd_store: stop gmemd with @sig (SIGTERM: it must exit 0; SIGKILL),
  * then start it again with the fd store's contents, until READY=1. */
 int test_env_restart_daemon(struct test_env *e, int sig);
-/* The two halves of that, for what a test does while gmemd is down. */
+/* Stop gmemd alone with @sig and check how it ended (SIGTERM: exit 0;
+ * SIGKILL: killed); fails if it had died before. The bus stays, so what gmemd
+ * sent on its way out can still be read; with fd_store, what it stored is
+ * taken in. With test_env_start_daemon_again(), the two halves of a restart,
+ * for what a test does while gmemd is down. */
 int test_env_stop_daemon(struct test_env *e, int sig);
 int test_env_start_daemon_again(struct test_env *e);
 /* The metadata text stored under @fdname (the fd that is not a guest_memfd). */

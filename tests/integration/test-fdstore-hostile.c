@@ -22,6 +22,7 @@
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include "bus-client.h"
 #include "bus-contract.h"
 #include "bus-errors.h"
 #include "gmem.h"
@@ -30,19 +31,7 @@
 #include "macro.h"
 #include "util.h"
 
-#define MIB (1024ULL * 1024ULL)
 #define N_JUNK 1500
-
-static sd_bus *bus_open(const char *address)
-{
-        sd_bus *bus = NULL;
-
-        ASSERT_OK(sd_bus_new(&bus));
-        ASSERT_OK(sd_bus_set_address(bus, address));
-        ASSERT_OK(sd_bus_set_bus_client(bus, true));
-        ASSERT_OK(sd_bus_start(bus));
-        return bus;
-}
 
 /* A private bus and gmemd started with @o, a connection to the bus, and a VM
  * to make regions for. */
@@ -57,7 +46,7 @@ static void start(const char *what, const struct test_env_options *o, struct tes
         *ret_vm = ioctl(kvm, KVM_CREATE_VM, 0);
         ASSERT(*ret_vm >= 0);
         ASSERT_OK(test_env_start(e, o));
-        *ret_bus = bus_open(e->address);
+        *ret_bus = bus_connect(e->address);
         *ret_env = e;
 }
 
@@ -151,8 +140,10 @@ static int regular_memfd(uint64_t size)
 }
 
 /* Everything a store should not hold. @gmemfd is a real 2 MiB guest_memfd,
- * @good the name of a real region. */
-static void add_hostile_entries(struct test_env *e, int gmemfd, const char *good)
+ * @good the name of a real region; entries that are wrong only in their
+ * metadata get a guest_memfd of their own on @vm, so that it is the
+ * metadata check that drops them, not the one-region-per-guest_memfd rule. */
+static void add_hostile_entries(struct test_env *e, int vm, int gmemfd, const char *good)
 {
         int sv[2];
         char name[64];
@@ -174,11 +165,20 @@ static void add_hostile_entries(struct test_env *e, int gmemfd, const char *good
         close(sv[1]);
         store_pair(e, "region-92", 92, 0, sv[0]);
         /* Metadata of another id than the name says. */
-        store_pair(e, "region-93", 94, 2 * MIB, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3));
+        store_pair(e, "region-93", 94, 2 * MIB, make_gmem(vm, 2 * MIB));
         /* A valid entry, but for a guest_memfd another region already is. */
         store_pair(e, "region-99", 99, 2 * MIB, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3));
         /* Metadata claiming more than the guest_memfd holds. */
-        store_pair(e, "region-95", 95, 1024 * MIB, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3));
+        store_pair(e, "region-95", 95, 1024 * MIB, make_gmem(vm, 2 * MIB));
+        /* Metadata that fits its guest_memfd, but not sealed: anyone could have changed it. */
+        {
+                _cleanup_free_ char *json = metadata(89, 2 * MIB);
+                int fd = memfd_create("junk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+                ASSERT(fd >= 0 && write(fd, json, strlen(json)) == (ssize_t) strlen(json));
+                store_add(e, fd, "region-89");
+                store_add(e, make_gmem(vm, 2 * MIB), "region-89");
+        }
         /* A guest_memfd alone; two guest_memfds; two metadata fds. */
         store_add(e, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3), "region-96");
         store_add(e, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3), "region-97");
@@ -245,28 +245,6 @@ static int call_as(const char *address, const char *path, const char *method, ui
         return WEXITSTATUS(status);
 }
 
-static void expect_not_found(sd_bus *bus, const char *path)
-{
-        static const struct {
-                const char *interface, *method, *types;
-        } calls[] = {
-                { GMEM_REGION_INTERFACE, "Release", "" },
-                { "org.freedesktop.DBus.Properties", "Get", "ss" },
-                { "org.freedesktop.DBus.Properties", "GetAll", "s" },
-                { "org.freedesktop.DBus.Introspectable", "Introspect", "" },
-        };
-
-        for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-
-                ASSERT(sd_bus_call_method(bus, GMEM_BUS_NAME, path, calls[i].interface, calls[i].method, &error,
-                                          NULL, calls[i].types, GMEM_REGION_INTERFACE, "Size") < 0);
-                if (!streq(error.name, GMEM_ERROR_NOT_FOUND))
-                        fprintf(stderr, "%s %s: %s\n", path, calls[i].method, error.name);
-                ASSERT_STREQ(error.name, GMEM_ERROR_NOT_FOUND);
-        }
-}
-
 /* gmemd's open fds, but for sd-event's timerfd, which comes and goes with
  * pending bus calls. */
 static int daemon_fds(const struct test_env *e)
@@ -331,7 +309,7 @@ static void test_hostile_store(void)
         ASSERT(fds > 0 && mappings == 2);
 
         ASSERT_OK(test_env_stop_daemon(e, SIGTERM));
-        add_hostile_entries(e, gmem_region_get_fd(persistent), good);
+        add_hostile_entries(e, vm, gmem_region_get_fd(persistent), good);
         ASSERT_OK(test_env_start_daemon_again(e));
         ASSERT(test_env_daemon_alive(e));
         ASSERT(restored_regions(bus) == 2);
@@ -363,12 +341,12 @@ static void test_hostile_store(void)
         ASSERT_OK(gmem_region_discard(persistent, 0, 2 * MIB));
 
         /* Unknown paths: every way of asking is NotFound. */
-        expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/999");
-        expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/0");
-        expect_not_found(bus, GMEM_REGION_PATH_PREFIX "/90");
+        expect_region_not_found(bus, GMEM_REGION_PATH_PREFIX "/999");
+        expect_region_not_found(bus, GMEM_REGION_PATH_PREFIX "/0");
+        expect_region_not_found(bus, GMEM_REGION_PATH_PREFIX "/90");
         snprintf(path, sizeof(path), "%s", gmem_region_get_path(third));
         ASSERT_OK(gmem_region_release(third));
-        expect_not_found(bus, path);
+        expect_region_not_found(bus, path);
 
         gmem_region_unref(third);
         gmem_region_unref(owned);

@@ -47,6 +47,8 @@ shown=$("$GMEMCTL" --json show ctl-test)
 [ "$(jq -r .path <<<"$shown")" = "/org/gmem1/region/$id" ] && [ "$(jq .owner_uid <<<"$shown")" = "$(id -u)" ] &&
         ok "show by name" || bad "show: $shown"
 "$GMEMCTL" show "$id" | grep -q 'Resident: 4.0 MiB on node 0' && ok "show by id, human" || bad "show by id"
+"$GMEMCTL" create 2M --populate | grep -q '^Created and populated 2.0 MiB in [0-9.]* s' &&
+        ok "create --populate says how long it took" || bad "create --populate timing line"
 
 # Another uid may not release it (the test bus lets it reach the daemon). The
 # build dir may sit under a directory other uids cannot enter, so that uid runs
@@ -75,9 +77,24 @@ expect_error 1 org.gmem1.Error.InvalidArgument -- "$GMEMCTL" create 2M --policy 
 expect_error 1 org.gmem1.Error.InvalidArgument -- "$GMEMCTL" create 2M --policy preferred
 expect_error 2 "unknown policy" -- "$GMEMCTL" create 2M --policy nope
 expect_error 2 "invalid node list" -- "$GMEMCTL" create 2M --nodes 0-
-expect_error 2 "" -- "$GMEMCTL" create 1X
-expect_error 2 "" -- "$GMEMCTL" frobnicate
-expect_error 2 "" -- "$GMEMCTL" list --name x
+expect_error 2 "invalid size '1X'" -- "$GMEMCTL" create 1X
+expect_error 2 "unknown command 'frobnicate'" -- "$GMEMCTL" frobnicate
+expect_error 2 "unknown option '--bogus'" -- "$GMEMCTL" --bogus list
+expect_error 2 "--name is an option of create, not of list" -- "$GMEMCTL" list --name x
+expect_error 2 "missing operand" -- "$GMEMCTL" show
+expect_error 2 "unexpected argument '2'" -- "$GMEMCTL" show 1 2
+expect_error 1 "no region '99'" -- "$GMEMCTL" show 99
+# An error found by gmemctl itself carries no D-Bus error name.
+! "$GMEMCTL" show 99 2>&1 | grep -q '(org\.' && ok "gmemctl's own error has no name" || bad "named own error"
+# --bus=system and --bus=session use the usual D-Bus variables.
+DBUS_SYSTEM_BUS_ADDRESS=$GMEM_BUS_ADDRESS "$GMEMCTL" --bus=system status >/dev/null &&
+        ok "--bus=system (DBUS_SYSTEM_BUS_ADDRESS)" || bad "--bus=system"
+DBUS_SESSION_BUS_ADDRESS=$GMEM_BUS_ADDRESS "$GMEMCTL" --bus=session status >/dev/null &&
+        ok "--bus=session (DBUS_SESSION_BUS_ADDRESS)" || bad "--bus=session"
+expect_error 1 "cannot connect to the bus" -- "$GMEMCTL" --bus=unix:path=/nonexistent list
+# Usage errors end with the hint to --help.
+out=$("$GMEMCTL" create 1X 2>&1) || true
+grep -q "^Try 'gmemctl create --help'" <<<"$out" && ok "usage error hints at --help" || bad "no hint: $out"
 # --numa-page-tables follows what the kernel has (KernelFeatures.NumaAwarePageTables).
 if [ "$(jq .kernel_features.NumaAwarePageTables <<<"$status")" = true ]; then
         "$GMEMCTL" create 2M --numa-page-tables >/dev/null && ok "--numa-page-tables on a kernel with it" ||
@@ -89,8 +106,93 @@ fi
 
 # Help and version.
 "$GMEMCTL" --help | grep -q '^Usage: gmemctl' && ok "--help" || bad "--help"
+"$GMEMCTL" help | grep -q '^Usage: gmemctl' && ok "help" || bad "help"
 "$GMEMCTL" create --help | grep -q -- '--populate' && ok "create --help" || bad "create --help"
+"$GMEMCTL" help create | grep -q '^Usage: gmemctl .*create SIZE' && ok "help create" || bad "help create"
+expect_error 2 "unknown command 'nope'" -- "$GMEMCTL" help nope
 "$GMEMCTL" --version | grep -q '[0-9]' && ok "--version" || bad "--version"
+
+# Size suffixes: bytes, K/M/G/T and KiB/MiB/GiB/TiB (binary).
+for s in 4096:4096 8K:8192 64M:67108864 1G:1073741824 2MiB:2097152 12KiB:12288 1GiB:1073741824; do
+        size=$("$GMEMCTL" --json create "${s%%:*}" 2>/dev/null | jq .size)
+        [ "$size" = "${s#*:}" ] && ok "size ${s%%:*} = $size bytes" || bad "size ${s%%:*} gave '$size'"
+done
+# T and TiB: more than this host has, so gmemd's NoSpace message gives the bytes.
+expect_error 1 "(70368744177664 bytes)" -- "$GMEMCTL" create 64T
+expect_error 1 "(140737488355328 bytes)" -- "$GMEMCTL" create 128TiB
+
+# --private: a guest_memfd without INIT_SHARED; populated, nothing resident to the host.
+created=$("$GMEMCTL" --json create 2M --private --populate --name priv --persist)
+[ "$(jq -c .resident <<<"$created")" = "[]" ] && ok "--private --populate: Resident empty" ||
+        bad "--private: $created"
+"$GMEMCTL" release priv >/dev/null
+
+# JSON keys and types of every verb (gmemctl(1), JSON OUTPUT).
+keys() { jq -c "$1" <<<"$2"; }
+status=$("$GMEMCTL" --json status)
+[ "$(keys '[keys_unsorted[]] | sort' "$status")" = '["kernel_features","nodes","region_bytes","regions","restored_regions","version"]' ] &&
+        [ "$(keys '.nodes[0] | keys | sort' "$status")" = '["free","held","node","total"]' ] &&
+        [ "$(keys '[.version, .regions, .region_bytes, .restored_regions, .kernel_features.GuestMemfdFlags] | map(type)' "$status")" = \
+          '["string","number","number","number","number"]' ] && ok "status JSON keys" || bad "status JSON: $status"
+created=$("$GMEMCTL" --json create 4M --name keys --policy bind --nodes 0 --populate --persist)
+id=$(jq .id <<<"$created")
+[ "$(keys 'keys | sort' "$created")" = '["id","name","nodes","path","policy","resident","size"]' ] &&
+        [ "$(keys '.resident[0] | keys | sort' "$created")" = '["bytes","node"]' ] &&
+        [ "$(keys .nodes "$created")" = '[0]' ] && ok "create JSON keys" || bad "create JSON: $created"
+list=$("$GMEMCTL" --json list)
+[ "$(jq -c '[.regions[].id]' <<<"$list")" = "$(jq -c '[.regions[].id] | sort' <<<"$list")" ] &&
+        ok "list sorted by id" || bad "list order: $list"
+[ "$(keys '.regions[0] | keys | sort' "$list")" = '["id","name","owner_uid","path","policy","size"]' ] &&
+        ok "list JSON keys" || bad "list JSON: $list"
+shown=$("$GMEMCTL" --json show keys)
+[ "$(keys 'keys | sort' "$shown")" = '["id","name","nodes","owner_pid","owner_uid","path","policy","resident","size"]' ] &&
+        [ "$(jq '.owner_pid | type' <<<"$shown")" = '"number"' ] && [ "$(jq .owner_pid <<<"$shown")" -gt 0 ] &&
+        ok "show JSON keys" || bad "show JSON: $shown"
+[ "$("$GMEMCTL" --json status | jq .region_bytes)" = 4194304 ] && ok "status region_bytes" || bad "region_bytes"
+[ "$(jq -r .version <<<"$status")" = "$("$GMEMCTL" --version | grep -o '[0-9][0-9.]*' | head -1)" ] &&
+        ok "status version = gmemctl --version" || bad "version: $(jq .version <<<"$status")"
+# Not a terminal: one JSON document on one line.
+[ "$("$GMEMCTL" --json list | wc -l)" = 1 ] && ok "JSON on one line" || bad "JSON spans lines"
+# A daemon error: exit 1, "gmemctl: message (error-name)" on stderr, nothing on stdout.
+rc=0
+out=$("$GMEMCTL" create 2M --policy bind --nodes 9 2>/dev/null) || rc=$?
+err=$("$GMEMCTL" create 2M --policy bind --nodes 9 2>&1 >/dev/null) || true
+[ "$rc" = 1 ] && [ -z "$out" ] && grep -qx 'gmemctl: .* (org\.gmem1\.Error\.InvalidArgument)' <<<"$err" &&
+        ok "daemon error format: $err" || bad "daemon error: exit $rc, stdout '$out', stderr '$err'"
+
+# show by object path, and an all-digit name: an id first, then a name.
+"$GMEMCTL" show "/org/gmem1/region/$id" | grep -q 'Name: keys' && ok "show by path" || bad "show by path"
+digits=$("$GMEMCTL" --json create 2M --name 99999 --persist | jq .id)
+[ "$("$GMEMCTL" --json show 99999 | jq .id)" = "$digits" ] && ok "show by all-digit name" || bad "show 99999"
+named=$("$GMEMCTL" --json create 2M --name "$id" --persist | jq .id)
+[ "$("$GMEMCTL" --json show "$id" | jq .name)" = '"keys"' ] && ok "an all-digit name that is also an id: the id wins" ||
+        bad "show $id"
+released=$("$GMEMCTL" --json release "$named")
+[ "$(keys 'keys | sort' "$released")" = '["id","name","path","released"]' ] && [ "$(jq .released <<<"$released")" = true ] &&
+        ok "release JSON" || bad "release JSON: $released"
+
+# --no-legend: rows only.
+[ "$("$GMEMCTL" list | head -1 | cut -d' ' -f1)" = ID ] && "$GMEMCTL" list | grep -q 'regions listed' &&
+        [ "$("$GMEMCTL" list --no-legend | grep -c -e '^ID ' -e 'listed')" = 0 ] &&
+        [ "$("$GMEMCTL" list --no-legend | wc -l)" = 2 ] && ok "--no-legend" || bad "--no-legend: $("$GMEMCTL" list --no-legend)"
+
+# --bus= names the bus instead of $GMEM_BUS_ADDRESS.
+[ "$(GMEM_BUS_ADDRESS=unix:path=/nonexistent "$GMEMCTL" --bus="$GMEM_BUS_ADDRESS" --json list | jq '.regions | length')" = 2 ] &&
+        ok "--bus=ADDRESS" || bad "--bus"
+"$GMEMCTL" release keys >/dev/null && "$GMEMCTL" release 99999 >/dev/null
+
+# --hold: the region exists while gmemctl holds it, SIGTERM releases it, exit 0.
+coproc HOLD { exec "$GMEMCTL" create 2M --name held --hold --json 2>&1; }
+hold_pid=$HOLD_PID
+line=
+while read -r -t 60 line <&"${HOLD[0]}"; do
+        case $line in Holding*) break ;; esac
+done
+[[ $line == "Holding region "* ]] && [ "$(regions)" = 1 ] && ok "--hold holds: $line" || bad "--hold: '$line'"
+kill -TERM "$hold_pid"
+rc=0
+wait "$hold_pid" || rc=$?
+[ "$rc" = 0 ] && [ "$(regions)" = 0 ] && ok "--hold: SIGTERM releases, exit 0" || bad "--hold exit $rc, $(regions) regions"
 
 kill -0 "${GMEMD_PID:?}" && ok "gmemd still running" || bad "gmemd died"
 echo "$passes passed, $fails failed"

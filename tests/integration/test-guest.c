@@ -12,6 +12,17 @@
 #include "macro.h"
 #include "test-guest.h"
 
+gmem_region *test_region_create(gmem_client *client, int vm, uint64_t size, const gmem_options *options)
+{
+        gmem_region *region;
+        int r = gmem_region_create(client, vm, size, options, &region);
+
+        if (r < 0)
+                fprintf(stderr, "gmemd: %s (%s)\n", gmem_client_get_error(client), gmem_client_get_error_name(client));
+        ASSERT_OK(r);
+        return region;
+}
+
 void test_guest_new(struct test_guest *g, gmem_client *client, uint64_t size, const gmem_options *options)
 {
         _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -21,10 +32,7 @@ void test_guest_new(struct test_guest *g, gmem_client *client, uint64_t size, co
         ASSERT(kvm >= 0);
         g->vm = ioctl(kvm, KVM_CREATE_VM, 0);
         ASSERT(g->vm >= 0);
-        r = gmem_region_create(client, g->vm, size, options, &g->region);
-        if (r < 0)
-                fprintf(stderr, "gmemd: %s (%s)\n", gmem_client_get_error(client), gmem_client_get_error_name(client));
-        ASSERT_OK(r);
+        g->region = test_region_create(client, g->vm, size, options);
 
         g->mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, gmem_region_get_fd(g->region), 0);
         ASSERT(g->mem != MAP_FAILED);

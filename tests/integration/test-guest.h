@@ -17,6 +17,8 @@ struct test_guest {
         uint64_t size;
 };
 
+/* gmem_region_create(), asserting it succeeds (printing gmemd's message if not). */
+gmem_region *test_region_create(gmem_client *client, int vm, uint64_t size, const gmem_options *options);
 /* Create the VM, the region (policy etc. from @options), the memslot and the
  * vCPU; asserts on failure, printing gmemd's message. */
 void test_guest_new(struct test_guest *g, gmem_client *client, uint64_t size, const gmem_options *options);

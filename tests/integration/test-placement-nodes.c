@@ -19,6 +19,7 @@
 #include "harness.h"
 #include "kvm-uapi.h"
 #include "macro.h"
+#include "test-guest.h"
 
 #define REGION_SIZE (64ULL << 20)
 #define MAX_NODES 8
@@ -31,8 +32,14 @@ static void locate_pages(int fd, uint64_t size, uint64_t per_node[MAX_NODES])
         _cleanup_free_ void **pages = calloc(n, sizeof(void *));
         _cleanup_free_ int *status = calloc(n, sizeof(int));
 
-        ASSERT(map != MAP_FAILED && pages && status);
-        /* The daemon populated every page: this maps them, it allocates nothing. */
+        _cleanup_free_ unsigned char *vec = calloc(n, 1);
+
+        ASSERT(map != MAP_FAILED && pages && status && vec);
+        /* gmemd populated every page, before we touch any: all are in memory.
+         * Only then map them for move_pages(), which allocates nothing now. */
+        ASSERT_OK(mincore(map, size, vec));
+        for (size_t i = 0; i < n; i++)
+                ASSERT(vec[i] & 1);
         ASSERT_OK(madvise(map, size, MADV_POPULATE_READ));
         for (size_t i = 0; i < n; i++)
                 pages[i] = map + i * page;
@@ -68,16 +75,12 @@ static gmem_region *create(gmem_client *client, int vm, gmem_policy policy, cons
 {
         gmem_options *o;
         gmem_region *region;
-        int r;
 
         ASSERT_OK(gmem_options_new(&o));
         ASSERT_OK(gmem_options_set_policy(o, policy));
         ASSERT_OK(gmem_options_set_nodes(o, nodes, n));
         ASSERT_OK(gmem_options_set_populate(o, true));
-        r = gmem_region_create(client, vm, REGION_SIZE, o, &region);
-        if (r < 0)
-                fprintf(stderr, "create: %s (%s)\n", gmem_client_get_error(client), gmem_client_get_error_name(client));
-        ASSERT_OK(r);
+        region = test_region_create(client, vm, REGION_SIZE, o);
         gmem_options_unref(o);
         return region;
 }

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Populate runs on a worker while gmemd keeps serving, proven by the order in
+ * which replies arrive (never by timing): a later call is answered first, a
+ * Release in the middle stops the worker and the Populate fails NotFound, and
+ * stopping gmemd answers it and sends RegionRemoved for every region. */
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <systemd/sd-bus.h>
+#include <unistd.h>
+
+#include "bus-client.h"
+#include "bus-errors.h"
+#include "macro.h"
+#include "util.h"
+
+/* Two 256 MiB steps of the worker: it cannot be done before a call sent
+ * right after the Populate is read. Small enough for the vm tier's guest,
+ * which runs the host tier in 2 GiB. */
+#define BIG (512 * MIB)
+
+/* Bytes of @fd's first @size bytes in memory, seen through our own mapping
+ * (mincore: no allocation, no fault). */
+static uint64_t bytes_in_memory(int fd, uint64_t size)
+{
+        size_t page = (size_t) sysconf(_SC_PAGESIZE), n = size / page;
+        _cleanup_free_ unsigned char *vec = malloc(n);
+        void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+        uint64_t bytes = 0;
+
+        ASSERT(vec && map != MAP_FAILED);
+        ASSERT_OK(mincore(map, size, vec));
+        for (size_t i = 0; i < n; i++)
+                bytes += (vec[i] & 1) ? page : 0;
+        munmap(map, size);
+        return bytes;
+}
+
+static char *create_plain(sd_bus *bus, int vm, int gmem, uint64_t size)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        const struct opt o[] = { { .key = "memfd", .sig = "h", .h = gmem } };
+        char *path = NULL;
+
+        ASSERT_OK(create(bus, vm, size, o, ELEMENTSOF(o), &error, &path));
+        return path;
+}
+
+static bool both_arrived(const void *userdata)
+{
+        const struct pending_call *const *c = userdata;
+
+        return c[0]->done && c[1]->done;
+}
+
+static void wait_both(sd_bus *bus, struct pending_call *a, struct pending_call *b)
+{
+        const struct pending_call *c[2] = { a, b };
+
+        process_until(bus, both_arrived, c, 120);
+}
+
+/* A ListRegions sent after a Populate is answered before it: the event loop
+ * did not wait for the worker. */
+static void test_loop_serves_while_populating(sd_bus *bus)
+{
+        _cleanup_close_ int vm = make_vm(), g = make_gmem(vm, BIG);
+        _cleanup_free_ char *path = create_plain(bus, vm, g, BIG);
+        struct pending_call populate = {}, list = {};
+
+        call_async(bus, &populate, path, "org.gmem1.Region", "Populate", "tt", 0ULL, BIG);
+        call_async(bus, &list, "/org/gmem1", "org.gmem1.Manager", "ListRegions", "");
+        wait_both(bus, &populate, &list);
+        ASSERT(!populate.error_name && !list.error_name);
+        ASSERT(list.order < populate.order);
+        ASSERT(resident_on(bus, path, 0) + resident_on(bus, path, 1) == BIG);
+        printf("ok: Populate of %llu MiB on a worker; a ListRegions sent after it was answered first\n",
+               BIG / MIB);
+        region_release(bus, path);
+        pending_call_done(&populate);
+        pending_call_done(&list);
+}
+
+/* A Release sent after a Populate is answered first, the Populate then fails
+ * NotFound, and the worker stopped: the guest_memfd is not fully allocated. */
+static void test_release_stops_worker(struct test_env *e, sd_bus *bus)
+{
+        _cleanup_close_ int vm = make_vm(), g = make_gmem(vm, BIG);
+        _cleanup_free_ char *path = create_plain(bus, vm, g, BIG);
+        struct pending_call populate = {}, release = {};
+        uint64_t allocated;
+
+        call_async(bus, &populate, path, "org.gmem1.Region", "Populate", "tt", 0ULL, BIG);
+        call_async(bus, &release, path, "org.gmem1.Region", "Release", "");
+        wait_both(bus, &populate, &release);
+        ASSERT(!release.error_name && release.order < populate.order);
+        ASSERT(populate.error_name && streq(populate.error_name, GMEM_ERROR_NOT_FOUND));
+        allocated = bytes_in_memory(g, BIG);
+        printf("ok: Release during Populate answered first; Populate -> %s; worker stopped after %llu of %llu MiB\n",
+               populate.error_name, (unsigned long long) (allocated / MIB), BIG / MIB);
+        ASSERT(allocated < BIG);
+        ASSERT(count_regions(bus) == 0 && test_env_daemon_alive(e));
+        pending_call_done(&populate);
+        pending_call_done(&release);
+}
+
+/* SIGTERM while a worker populates: gmemd stops it, answers the Populate
+ * NotFound, sends RegionRemoved for every region (the persistent one too) and
+ * exits 0 (under ASan, without leaks). */
+static void test_stop_while_populating(void)
+{
+        _cleanup_close_ int vm = make_vm(), g = make_gmem(vm, BIG), g2 = make_gmem(vm, 2 * MIB);
+        _cleanup_free_ char *path = NULL, *kept = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct pending_call populate = {};
+        struct signal_count removed = {};
+        const struct opt persist[] = {
+                { .key = "memfd", .sig = "h", .h = g2 },
+                { .key = "persist", .sig = "b", .b = 1 },
+        };
+        struct test_env e;
+        sd_bus *bus;
+
+        bus = bus_test_start(&e, NULL);
+        signal_count_watch(bus, &removed, "RegionRemoved");
+        ASSERT_OK(create(bus, vm, 2 * MIB, persist, ELEMENTSOF(persist), &error, &kept));
+        path = create_plain(bus, vm, g, BIG);
+        call_async(bus, &populate, path, "org.gmem1.Region", "Populate", "tt", 0ULL, BIG);
+        ASSERT(count_regions(bus) == 2); /* the Populate reached gmemd */
+        ASSERT_OK(test_env_stop_daemon(&e, SIGTERM));
+        /* gmemd has exited 0; what it sent on the way out is still on the bus. */
+        wait_reply(bus, &populate);
+        ASSERT(populate.error_name && streq(populate.error_name, GMEM_ERROR_NOT_FOUND));
+        signal_count_wait(bus, &removed, 2);
+        printf("ok: gmemd stops cleanly while populating: Populate -> %s, RegionRemoved for both regions\n",
+               populate.error_name);
+        sd_bus_flush_close_unref(bus);
+        ASSERT_OK(test_env_stop(&e));
+        pending_call_done(&populate);
+        signal_count_done(&removed);
+}
+
+int main(void)
+{
+        struct holdings before;
+        struct test_env e;
+        sd_bus *bus;
+
+        bus_tests_init();
+
+        bus = bus_test_start(&e, NULL);
+        before = daemon_holdings(&e, bus);
+        test_loop_serves_while_populating(bus);
+        test_release_stops_worker(&e, bus);
+        /* The region released under its worker was freed when the worker ended. */
+        expect_same_holdings(&e, bus, &before);
+        sd_bus_flush_close_unref(bus);
+        ASSERT_OK(test_env_stop(&e));
+
+        test_stop_while_populating();
+        return 0;
+}
