@@ -91,7 +91,8 @@ if [ "$gigantic" -ge 1 ]; then
 		cases+=("$case, capability on" "$case, capability off")
 	done
 fi
-cases+=("interleaved memory, capability on" "fallback from a full node, capability on")
+cases+=("interleaved memory, capability on" "fault after an MMU reset, capability on"
+	"fallback from a full node, capability on")
 [ $movable = 1 ] && cases+=("memory on a movable-only node, capability on")
 for case in "${cases[@]}"; do
 	awk -v c="$case" 'sub(/^ok [0-9]+ /, "") && $0 == c { found = 1 } END { exit !found }' "$out" ||
@@ -105,5 +106,5 @@ grep '# SKIP' "$out" | grep -Ev "$allowed" && fail "cases were skipped"
 echo "numa-aware-page-tables: PASS (${#cases[@]} cases: faults on anonymous memory and guest_memfd," \
 	"KVM_PRE_FAULT_MEMORY, eager, on-demand, KVM_CLEAR_DIRTY_LOG and NX splits$(
 	[ "$gigantic" -ge 1 ] && echo ", 1GiB eager and on-demand splits"), two vCPUs on two" \
-	"nodes, capability on and off; interleaved memory, fallback from a full node$(
+	"nodes, capability on and off; interleaved memory, a fault after an MMU reset, fallback from a full node$(
 	[ $movable = 1 ] && echo ", a movable-only node"))"
