@@ -5,20 +5,30 @@
 # memory's node, kvm.nx_huge_pages not writable) fails here, so the vm suite cannot pass
 # without checking the placement.
 #
-# usage: numa-aware-page-tables.sh [--movable] [SELFTESTS_DIR]
+# usage: numa-aware-page-tables.sh [--movable] [--gigantic] [SELFTESTS_DIR]
 #   --movable      the guest must have a movable-only node (run-vm --movable-mem) and the
 #                  test's case for it must pass; without it, that case must pass if the guest
 #                  has such a node and may skip otherwise
+#   --gigantic     the guest must have a 1GiB hugetlb page (run-vm --append 'hugepagesz=1G
+#                  hugepages=1:1') and the 1GiB split cases must pass; without it, they must
+#                  pass if the guest has such a page and may skip otherwise
+# The fallback case (the memory's node drained into 2MiB hugetlb pages) must always pass:
+# both kernel configurations have hugetlbfs.
 #   SELFTESTS_DIR  defaults to ${GMEM_CACHE_DIR:-/var/cache/gmem}/build/FLAVOUR/kselftest/kvm,
 #                  what `kernel/build.sh [--debug] --selftests` builds, FLAVOUR matching the
 #                  running kernel (gmem-debug for a 7.3.x-gmem-debug kernel, else gmem).
 set -u
 
 require_movable=0
-if [ "${1:-}" = --movable ]; then
-	require_movable=1
+require_gigantic=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--movable) require_movable=1 ;;
+	--gigantic) require_gigantic=1 ;;
+	*) break ;;
+	esac
 	shift
-fi
+done
 dir=${1:-}
 if [ -z "$dir" ]; then
 	case $(uname -r) in *-gmem-debug) flavour=gmem-debug ;; *) flavour=gmem ;; esac
@@ -44,8 +54,15 @@ movable=0
 if [ $require_movable = 1 ] && [ $movable = 0 ]; then
 	fail "no movable-only node (nodes with memory: $has_memory, with normal memory: $has_normal)"
 fi
+gigantic=$(cat /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages 2>/dev/null)
+gigantic=${gigantic:-0}
+if [ $require_gigantic = 1 ] && [ "$gigantic" -lt 1 ]; then
+	fail "no 1GiB hugetlb page (boot with hugepagesz=1G hugepages=NODE:1)"
+fi
+[ -d /sys/kernel/mm/hugepages/hugepages-2048kB ] ||
+	fail "no 2MiB hugetlb pool (CONFIG_HUGETLBFS missing?): the fallback case needs it"
 echo "numa-aware-page-tables: kernel $(uname -r), $nodes NUMA nodes (memory $has_memory," \
-	"normal memory $has_normal), TDP MMU on"
+	"normal memory $has_normal), TDP MMU on, $gigantic 1GiB hugetlb page(s)"
 eager_before=$(cat /sys/module/kvm/parameters/eager_page_split)
 nx_before=$(cat /sys/module/kvm/parameters/nx_huge_pages)
 
@@ -69,18 +86,25 @@ for case in "fault on anonymous memory" "fault on guest_memfd" "KVM_PRE_FAULT_ME
 	    "two vCPUs on two nodes"; do
 	cases+=("$case, capability on" "$case, capability off")
 done
-cases+=("interleaved memory, capability on")
+if [ "$gigantic" -ge 1 ]; then
+	for case in "1GiB eager split" "1GiB on-demand split"; do
+		cases+=("$case, capability on" "$case, capability off")
+	done
+fi
+cases+=("interleaved memory, capability on" "fault after an MMU reset, capability on"
+	"fallback from a full node, capability on")
 [ $movable = 1 ] && cases+=("memory on a movable-only node, capability on")
 for case in "${cases[@]}"; do
 	awk -v c="$case" 'sub(/^ok [0-9]+ /, "") && $0 == c { found = 1 } END { exit !found }' "$out" ||
 		fail "case '$case' did not run and pass"
 done
-if [ $movable = 0 ]; then
-	grep '# SKIP' "$out" | grep -v '# SKIP memory on a movable-only node' &&
-		fail "cases were skipped"
-else
-	grep -q '# SKIP' "$out" && fail "cases were skipped"
-fi
+# Only the cases this boot does not provide may skip.
+allowed='^$'
+[ $movable = 0 ] && allowed="$allowed|# SKIP memory on a movable-only node"
+[ "$gigantic" -lt 1 ] && allowed="$allowed|# SKIP 1GiB (eager|on-demand) split"
+grep '# SKIP' "$out" | grep -Ev "$allowed" && fail "cases were skipped"
 echo "numa-aware-page-tables: PASS (${#cases[@]} cases: faults on anonymous memory and guest_memfd," \
-	"KVM_PRE_FAULT_MEMORY, eager, on-demand, KVM_CLEAR_DIRTY_LOG and NX splits, two vCPUs on two" \
-	"nodes, capability on and off; interleaved memory$([ $movable = 1 ] && echo ", a movable-only node"))"
+	"KVM_PRE_FAULT_MEMORY, eager, on-demand, KVM_CLEAR_DIRTY_LOG and NX splits$(
+	[ "$gigantic" -ge 1 ] && echo ", 1GiB eager and on-demand splits"), two vCPUs on two" \
+	"nodes, capability on and off; interleaved memory, a fault after an MMU reset, fallback from a full node$(
+	[ $movable = 1 ] && echo ", a movable-only node"))"
