@@ -15,22 +15,10 @@ set -u
 
 dir=${1:-}
 shift || true
-if [ -z "$dir" ]; then
-	case $(uname -r) in *-gmem-debug) flavour=gmem-debug ;; *) flavour=gmem ;; esac
-	dir="${GMEM_CACHE_DIR:-/var/cache/gmem}/build/$flavour/kselftest/kvm"
-fi
-test_bin="$dir/guest_memfd_numa_balancing_test"
+# shellcheck source=SCRIPTDIR/selftest-lib.sh
+. "$(dirname "$0")/selftest-lib.sh"
+vm_selftest_setup guest-memfd-numa-balancing guest_memfd_numa_balancing_test "$dir" 2
 knobs=/sys/kernel/debug/sched/numa_balancing
-
-fail() {
-	echo "guest-memfd-numa-balancing: FAIL: $*"
-	exit 1
-}
-
-[ -x "$test_bin" ] || fail "$test_bin missing; build it with kernel/build.sh --selftests"
-[ -c /dev/kvm ] || fail "no /dev/kvm in the guest (nested SVM not available?)"
-nodes=$(find /sys/devices/system/node -maxdepth 1 -name 'node[0-9]*' | wc -l)
-[ "$nodes" -ge 2 ] || fail "the guest has $nodes NUMA node(s); the test needs 2"
 [ -d "$knobs" ] || fail "$knobs missing (CONFIG_NUMA_BALANCING, debugfs)"
 
 # NUMA balancing on, scanning every 100 ms (the defaults are 1 s to 60 s); the first scan of

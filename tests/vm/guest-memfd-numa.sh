@@ -9,22 +9,9 @@
 #   (gmem-debug for a 7.3.x-gmem-debug kernel, else gmem).
 set -u
 
-dir=${1:-}
-if [ -z "$dir" ]; then
-	case $(uname -r) in *-gmem-debug) flavour=gmem-debug ;; *) flavour=gmem ;; esac
-	dir="${GMEM_CACHE_DIR:-/var/cache/gmem}/build/$flavour/kselftest/kvm"
-fi
-test_bin="$dir/guest_memfd_test"
-
-fail() {
-	echo "guest-memfd-numa: FAIL: $*"
-	exit 1
-}
-
-[ -x "$test_bin" ] || fail "$test_bin missing; build it with kernel/build.sh --selftests"
-[ -c /dev/kvm ] || fail "no /dev/kvm in the guest (nested SVM not available?)"
-nodes=$(find /sys/devices/system/node -maxdepth 1 -name 'node[0-9]*' | wc -l)
-[ "$nodes" -ge 2 ] || fail "the guest has $nodes NUMA node(s); the multi-node subtests need 2"
+# shellcheck source=SCRIPTDIR/selftest-lib.sh
+. "$(dirname "$0")/selftest-lib.sh"
+vm_selftest_setup guest-memfd-numa guest_memfd_test "${1:-}" 2
 echo "guest-memfd-numa: kernel $(uname -r), $nodes NUMA nodes, /dev/kvm present"
 
 trace=$(mktemp /tmp/guest_memfd_test.strace.XXXXXX)

@@ -29,22 +29,9 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-dir=${1:-}
-if [ -z "$dir" ]; then
-	case $(uname -r) in *-gmem-debug) flavour=gmem-debug ;; *) flavour=gmem ;; esac
-	dir="${GMEM_CACHE_DIR:-/var/cache/gmem}/build/$flavour/kselftest/kvm"
-fi
-test_bin="$dir/x86/numa_aware_page_tables_test"
-
-fail() {
-	echo "numa-aware-page-tables: FAIL: $*"
-	exit 1
-}
-
-[ -x "$test_bin" ] || fail "$test_bin missing; build it with kernel/build.sh --selftests"
-[ -c /dev/kvm ] || fail "no /dev/kvm in the guest (nested SVM not available?)"
-nodes=$(find /sys/devices/system/node -maxdepth 1 -name 'node[0-9]*' | wc -l)
-[ "$nodes" -ge 2 ] || fail "the guest has $nodes NUMA node(s); the test needs 2"
+# shellcheck source=SCRIPTDIR/selftest-lib.sh
+. "$(dirname "$0")/selftest-lib.sh"
+vm_selftest_setup numa-aware-page-tables x86/numa_aware_page_tables_test "${1:-}" 2
 tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu 2>/dev/null)
 [ "$tdp_mmu" = Y ] || fail "the TDP MMU is not in use (kvm.tdp_mmu=${tdp_mmu:-missing})"
 has_memory=$(cat /sys/devices/system/node/has_memory)
