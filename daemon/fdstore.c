@@ -237,13 +237,23 @@ static int metadata_read(int fd, char **ret)
         return 0;
 }
 
-static int notify_store(const char *what, uint64_t id, const int *fds, unsigned n_fds)
+/* Tell the service manager @what (FDSTORE=1, FDSTOREREMOVE=1) about the
+ * store entry @name, passing @fds with it. */
+static int notify_entry(const char *what, const char *name, const int *fds, unsigned n_fds)
 {
         _cleanup_free_ char *state = NULL;
 
-        if (asprintf(&state, "%s\nFDNAME=" FDSTORE_NAME_PREFIX "%" PRIu64, what, id) < 0)
+        if (asprintf(&state, "%s\nFDNAME=%s", what, name) < 0)
                 return -ENOMEM;
         return sd_pid_notify_with_fds(0, false, state, fds, n_fds);
+}
+
+static int notify_store(const char *what, uint64_t id, const int *fds, unsigned n_fds)
+{
+        char name[sizeof(FDSTORE_NAME_PREFIX) + 20]; /* 20: the digits of UINT64_MAX */
+
+        snprintf(name, sizeof(name), FDSTORE_NAME_PREFIX "%" PRIu64, id);
+        return notify_entry(what, name, fds, n_fds);
 }
 
 /* $FDSTORE (systemd 254 and later), or the FileDescriptorStoreMax= of gmemd.service. */
@@ -362,14 +372,6 @@ static int restore_entry(const char *name, int *fds, size_t n_fds, struct region
         return r;
 }
 
-static void drop_entry(const char *name)
-{
-        _cleanup_free_ char *state = NULL;
-
-        if (asprintf(&state, "FDSTOREREMOVE=1\nFDNAME=%s", name) >= 0)
-                (void) sd_pid_notify(0, false, state);
-}
-
 /* Take every fd passed under names[@first] out of @names, into @fds. */
 static size_t take_group(char **names, int n, int first, int *fds)
 {
@@ -416,7 +418,7 @@ void fdstore_load(struct region **ret)
                 if (r < 0) {
                         log_warning_errno(r, "Dropping '%s' (%zu fd(s)) from the fd store, %s: %m", name, n_fds,
                                           reason);
-                        drop_entry(name);
+                        (void) notify_entry("FDSTOREREMOVE=1", name, NULL, 0);
                         continue;
                 }
                 LIST_PREPEND(*ret, region);
@@ -428,7 +430,7 @@ void fdstore_load(struct region **ret)
                 /* Only the pair that described the region goes back in. */
                 log_warning("The fd store held %zu fds under '%s' instead of 2; storing region %" PRIu64 " anew",
                             n_fds, name, region->id);
-                drop_entry(name);
+                (void) notify_entry("FDSTOREREMOVE=1", name, NULL, 0);
                 fdstore_add_region(region);
         }
         free(names);
