@@ -16,6 +16,7 @@
 #include "log.h"
 #include "manager.h"
 #include "populate.h"
+#include "usage.h"
 
 struct populating {
         struct manager *manager;
@@ -80,6 +81,7 @@ static void populating_complete(struct populating *p)
         sd_event_source_disable_unref(p->source);
         result = populate_job_finish(p->job);
         released = atomic_load(&region->released);
+        usage_region_changed(region); /* accounting: measure it again (usage.c) */
         reply_populated(p, result);
         /* Released meanwhile: the registry left freeing it to the last job. */
         if (released && region->jobs == 0)

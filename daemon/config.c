@@ -23,6 +23,7 @@ void config_init(struct config *c)
 void config_done(struct config *c)
 {
         free(c->allowed_group);
+        free(c->budgets);
         config_init(c);
 }
 
@@ -99,6 +100,105 @@ static int parse_limits(struct config *c, json_object *limits, const char *sourc
                 }
         }
         return 0;
+}
+
+/* One budget: bytes (integer or "16G"), "75%" or "all but 2G". */
+static int parse_budget_value(json_object *v, const char *key, const char *source, struct node_budget *ret,
+                              char *msg, size_t msg_size)
+{
+        const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+        size_t len = s ? strlen(s) : 0;
+        unsigned percent;
+
+        if (s && len > 1 && s[len - 1] == '%') {
+                _cleanup_free_ char *number = strndup(s, len - 1);
+
+                if (!number)
+                        return -ENOMEM;
+                if (parse_uint(number, &percent) < 0 || percent > 100) {
+                        snprintf(msg, msg_size, "%s: key '%s' is '%s'; a percentage is 0%% to 100%%", source, key, s);
+                        return -EINVAL;
+                }
+                *ret = (struct node_budget) { BUDGET_PERCENT, percent };
+                return 0;
+        }
+        if (s && strncmp(s, "all but ", strlen("all but ")) == 0) {
+                uint64_t bytes;
+
+                if (parse_size(s + strlen("all but "), &bytes) < 0) {
+                        snprintf(msg, msg_size, "%s: key '%s' is '%s'; write \"all but\" and a size, such as "
+                                 "\"all but 2G\"", source, key, s);
+                        return -EINVAL;
+                }
+                *ret = (struct node_budget) { BUDGET_ALL_BUT, bytes };
+                return 0;
+        }
+        if (s && parse_size(s, &ret->value) < 0) {
+                snprintf(msg, msg_size, "%s: key '%s' is '%s'; a budget is a size (\"16G\"), a percentage (\"75%%\") "
+                         "or \"all but\" a size", source, key, s);
+                return -EINVAL;
+        }
+        if (!s && parse_bytes_value(v, key, source, &ret->value, msg, msg_size) < 0)
+                return -EINVAL;
+        ret->kind = BUDGET_BYTES;
+        return 0;
+}
+
+/* "budgets": { "0": "16G", "1": "75%", "*": "all but 2G" } */
+static int parse_budgets(struct config *c, json_object *budgets, const char *source, char *msg, size_t msg_size)
+{
+        int r = want_type(budgets, json_type_object, "budgets", source, msg, msg_size);
+
+        if (r < 0)
+                return r;
+        json_object_object_foreach(budgets, key, v) {
+                char name[64];
+                unsigned node;
+
+                snprintf(name, sizeof(name), "budgets.%s", key);
+                if (streq(key, "*")) {
+                        r = parse_budget_value(v, name, source, &c->budget_other, msg, msg_size);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (parse_uint(key, &node) < 0 || node >= CONFIG_BUDGET_NODES_MAX) {
+                        snprintf(msg, msg_size, "%s: key 'budgets.%s' is not a node; use a node number below %u or "
+                                 "\"*\" for the others", source, key, CONFIG_BUDGET_NODES_MAX);
+                        return -EINVAL;
+                }
+                if (node >= c->n_budgets) {
+                        struct node_budget *b = realloc(c->budgets, (node + 1) * sizeof(*b));
+
+                        if (!b)
+                                return -ENOMEM;
+                        memset(b + c->n_budgets, 0, (node + 1 - c->n_budgets) * sizeof(*b));
+                        c->budgets = b;
+                        c->n_budgets = node + 1;
+                }
+                r = parse_budget_value(v, name, source, &c->budgets[node], msg, msg_size);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+uint64_t config_node_budget(const struct config *c, unsigned node, uint64_t total)
+{
+        const struct node_budget *b = node < c->n_budgets && c->budgets[node].kind != BUDGET_NONE ?
+                                      &c->budgets[node] : &c->budget_other;
+
+        switch (b->kind) {
+        case BUDGET_BYTES:
+                return b->value;
+        case BUDGET_PERCENT:
+                /* Exact for any total: no overflow of total * percent. */
+                return total / 100 * b->value + total % 100 * b->value / 100;
+        case BUDGET_ALL_BUT:
+                return total > b->value ? total - b->value : 0;
+        default:
+                return UINT64_MAX;
+        }
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_tokener *, json_tokener_free);
@@ -180,8 +280,10 @@ int config_parse(struct config *c, const char *text, const char *source, char *m
                         r = parse_allowed_group(c, v, source, msg, msg_size);
                 else if (streq(key, "limits"))
                         r = parse_limits(c, v, source, msg, msg_size);
+                else if (streq(key, "budgets"))
+                        r = parse_budgets(c, v, source, msg, msg_size);
                 else {
-                        snprintf(msg, msg_size, "%s: unknown key '%s' (known: log_level, allowed_group, limits)",
+                        snprintf(msg, msg_size, "%s: unknown key '%s' (known: log_level, allowed_group, limits, budgets)",
                                  source, key);
                         r = -EINVAL;
                 }

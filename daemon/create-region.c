@@ -19,6 +19,8 @@
 #include "kvm.h"
 #include "log.h"
 #include "manager.h"
+#include "numa-nodes.h"
+#include "usage.h"
 #include "util.h"
 
 #define NAME_MAX_LEN 64
@@ -34,14 +36,19 @@ struct create_request {
         enum placement_policy policy;
         unsigned *nodes;
         size_t n_nodes;
-        bool populate, shared, persist, numa_page_tables;
+        bool populate, shared, persist, numa_page_tables, spill;
         int memfd; /* borrowed from the message; -1 when not given */
+        char *cpus;         /* option cpus, as given */
+        unsigned *cpu_nodes; /* ...and the nodes of those CPUs */
+        size_t n_cpu_nodes;
 };
 
 static void create_request_done(struct create_request *q)
 {
         free(q->name);
         free(q->nodes);
+        free(q->cpus);
+        free(q->cpu_nodes);
 }
 
 /* --- reading the request --------------------------------------------------- */
@@ -103,6 +110,23 @@ static int read_nodes(sd_bus_message *msg, struct create_request *q, sd_bus_erro
         return 0;
 }
 
+/* A CPU list such as "0-3,8", kept with the nodes those CPUs belong to. */
+static int read_cpus(sd_bus_message *msg, struct create_request *q, sd_bus_error *error)
+{
+        char reason[256];
+        const char *s;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &s);
+        if (r < 0)
+                return r;
+        r = node_of_cpus(s, &q->cpu_nodes, &q->n_cpu_nodes, reason, sizeof(reason));
+        if (r < 0)
+                return bus_reply_errno(error, r, "option 'cpus': %s", reason);
+        q->cpus = strdup(s);
+        return q->cpus ? 0 : -ENOMEM;
+}
+
 static int read_flag(sd_bus_message *msg, struct create_request *q, enum gmem_create_option option)
 {
         bool *flags[_GMEM_OPTION_MAX] = {
@@ -110,6 +134,7 @@ static int read_flag(sd_bus_message *msg, struct create_request *q, enum gmem_cr
                 [GMEM_OPTION_SHARED] = &q->shared,
                 [GMEM_OPTION_PERSIST] = &q->persist,
                 [GMEM_OPTION_NUMA_PAGE_TABLES] = &q->numa_page_tables,
+                [GMEM_OPTION_SPILL] = &q->spill,
         };
         int b, r;
 
@@ -131,6 +156,8 @@ static int read_option_value(sd_bus_message *msg, struct create_request *q, enum
                 return read_nodes(msg, q, error);
         case GMEM_OPTION_MEMFD:
                 return sd_bus_message_read(msg, "h", &q->memfd);
+        case GMEM_OPTION_CPUS:
+                return read_cpus(msg, q, error);
         default:
                 return read_flag(msg, q, option);
         }
@@ -258,13 +285,14 @@ static int decide_placement(const struct create_request *q, struct placement *re
         size_t n_nodes;
         int r;
 
-        /* Free room only matters when populating now or choosing a node. */
-        r = manager_node_states(q->manager, q->populate || q->policy == POLICY_AUTO, &nodes, &n_nodes);
+        /* O(regions): gmemd's own accounting, never a walk of what they hold. */
+        r = usage_node_states(q->manager, &nodes, &n_nodes);
         if (r < 0)
                 return bus_reply_errno(error, r, "cannot read the host's NUMA nodes: %m");
         r = placement_decide(&(struct placement_request) {
                                      .policy = q->policy, .nodes = q->nodes, .n_nodes = q->n_nodes,
-                                     .size = q->size, .populate = q->populate,
+                                     .size = q->size, .populate = q->populate, .cpus = q->cpus,
+                                     .cpu_nodes = q->cpu_nodes, .n_cpu_nodes = q->n_cpu_nodes, .spill = q->spill,
                              }, nodes, n_nodes, ret, reason, sizeof(reason));
         return r < 0 ? bus_reply_errno(error, r, "%s", reason) : 0;
 }
@@ -376,9 +404,11 @@ int bus_method_create_region(sd_bus_message *msg, void *userdata, sd_bus_error *
 
         region = TAKE_PTR(built);
         manager_add_region(m, region);
+        usage_region_changed(region);
         log_info("Created region %" PRIu64 " '%s': %" PRIu64 " bytes, policy %s, uid %u pid %d%s", region->id,
                  region->name, region->size, placement_policy_to_string(q.policy), (unsigned) q.caller->uid,
                  (int) q.caller->pid, q.persist ? ", persistent" : "");
+        log_info("Placed region %" PRIu64 ": %s", region->id, region->placement.reason);
         if (!q.populate)
                 return bus_reply_created(msg, region);
         /* Listed from now on, its Resident growing; answered once all of it is there. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
 #include "bus-caller.h"
@@ -22,6 +23,7 @@
 #include "manager.h"
 #include "numa-nodes.h"
 #include "region-dbus.h"
+#include "usage.h"
 #include "util.h"
 
 static const char *arg_bus = "system";
@@ -127,6 +129,7 @@ static int load_config(struct manager *m)
  * populating waited for (each completion answers its caller). */
 static void stop(struct manager *m)
 {
+        usage_stop(m);
         manager_stop(m);
         bus_populate_finish_all(m);
 }
@@ -206,6 +209,19 @@ static int request_name(struct manager *m)
         return 0;
 }
 
+/* Every region is an fd (and the refresher briefly duplicates some): a host
+ * with more than a thousand regions needs more than the soft limit of 1024. */
+static void raise_fd_limit(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug_errno(negative_errno(), "Cannot raise the fd limit: %m");
+}
+
 static void probe_kernel(struct manager *m)
 {
         m->kvm_fd = kvm_open();
@@ -259,6 +275,10 @@ static int run(int argc, char *argv[])
         probe_kernel(m);
         if ((r = setup_event(m)) < 0 || (r = connect_bus(m)) < 0)
                 return r;
+        r = usage_start(m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the residency refresher: %m");
+        raise_fd_limit();
         manager_restore(m);
         bus_reattach_owners(m);
         /* Restored are those that came back and stayed. */

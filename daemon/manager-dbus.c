@@ -16,7 +16,7 @@
 #include "log.h"
 #include "manager-dbus.h"
 #include "manager.h"
-#include "numa-nodes.h"
+#include "usage-dbus.h"
 #include "util.h"
 
 /* Answer @msg with one array of @contents, its items added by @append. */
@@ -64,51 +64,6 @@ static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error
         if (r < 0)
                 return r;
         return reply_array(msg, "(ostsu)", append_regions, m);
-}
-
-struct node_rows {
-        const struct node_state *nodes;
-        size_t n;
-        const uint64_t *resident;
-        unsigned n_resident;
-};
-
-static int append_nodes(sd_bus_message *reply, const void *data)
-{
-        const struct node_rows *rows = data;
-
-        for (size_t i = 0; i < rows->n; i++) {
-                unsigned node = rows->nodes[i].node;
-                int r = sd_bus_message_append(reply, "(uttt)", (uint32_t) node, rows->nodes[i].total,
-                                              rows->nodes[i].free, node < rows->n_resident ? rows->resident[node] : 0);
-
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-static int method_get_nodes(sd_bus_message *msg, void *userdata, sd_bus_error *error)
-{
-        _cleanup_free_ struct node_state *nodes = NULL;
-        _cleanup_free_ uint64_t *resident = NULL;
-        struct manager *m = userdata;
-        struct client *caller;
-        unsigned n_resident;
-        size_t n;
-        int r;
-
-        r = bus_check_caller(m, msg, &caller, error);
-        if (r < 0)
-                return r;
-        r = node_query(&nodes, &n);
-        if (r < 0)
-                return bus_reply_errno(error, r, "cannot read the host's NUMA nodes: %m");
-        r = manager_resident_by_node(m, &resident, &n_resident);
-        if (r < 0)
-                return bus_reply_errno(error, r, "cannot measure region residency: %m");
-        return reply_array(msg, "(uttt)", append_nodes,
-                           &(struct node_rows) { .nodes = nodes, .n = n, .resident = resident, .n_resident = n_resident });
 }
 
 static int property_get_restored(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -242,7 +197,15 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("GetNodes",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(uttt)", nodes),
-                                method_get_nodes, SD_BUS_VTABLE_UNPRIVILEGED),
+                                bus_method_get_nodes, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetNodeFacts",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ua{sv})", nodes),
+                                bus_method_get_node_facts, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetUsage",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(uuta(ut)tua(ut))", users),
+                                bus_method_get_usage, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("RegionAdded", SD_BUS_ARGS("o", region), 0),
         SD_BUS_SIGNAL_WITH_ARGS("RegionRemoved", SD_BUS_ARGS("o", region), 0),
         SD_BUS_VTABLE_END

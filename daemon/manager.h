@@ -23,6 +23,7 @@
 
 struct client;     /* bus-caller.h */
 struct populating; /* bus-populate.c */
+struct usage_refresher; /* usage.c */
 
 struct manager {
         sd_event *event;
@@ -41,6 +42,7 @@ struct manager {
 
         struct client *clients;        /* bus-caller.c */
         struct populating *populating; /* bus-populate.c */
+        struct usage_refresher *usage; /* usage.c */
 };
 
 int manager_new(struct manager **ret);
@@ -64,8 +66,3 @@ void manager_stop(struct manager *m);
 
 /* Regions and bytes held by @uid, for the per-user limits. */
 void manager_user_usage(struct manager *m, uid_t uid, unsigned *ret_count, uint64_t *ret_bytes);
-/* Node states; with @outstanding also what gmemd regions still have to take
- * on each, which measures every region and is only needed to judge free room. */
-int manager_node_states(struct manager *m, bool outstanding, struct node_state **ret, size_t *n_ret);
-/* Bytes resident in gmemd regions per node; array of node_count_max(). */
-int manager_resident_by_node(struct manager *m, uint64_t **ret, unsigned *n_ret);

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libnuma-backed node queries, mbind() of region mappings and per-node
  * residency measurement for gmemd. */
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <numa.h>
 #include <numaif.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -44,6 +48,7 @@ int node_query(struct node_state **ret, size_t *n_ret)
                         .node = i,
                         .total = (uint64_t) total,
                         .free = (uint64_t) free_bytes,
+                        .budget = PLACEMENT_NO_BUDGET,
                 };
         }
         *ret = TAKE_PTR(nodes);
@@ -141,4 +146,139 @@ int node_measure_resident(void *addr, size_t length, uint64_t *per_node, unsigne
                 i += run - 1;
         }
         return locate_batch(batch, n, per_node, n_max, page);
+}
+
+/* --- node facts ------------------------------------------------------------------- */
+
+int node_of_cpus(const char *cpus, unsigned **ret, size_t *n_ret, char *msg, size_t msg_size)
+{
+        _cleanup_(bitmask_freep) struct bitmask *mask = NULL;
+        unsigned max = node_count_max(), n = 0;
+        _cleanup_free_ bool *seen = calloc(max, sizeof(bool));
+        _cleanup_free_ unsigned *nodes = calloc(max, sizeof(unsigned));
+
+        if (!seen || !nodes)
+                return -ENOMEM;
+        /* libnuma's parser also takes "+", "!" and "all"; a VMM names CPUs. */
+        if (!*cpus || cpus[strspn(cpus, "0123456789,-")]) {
+                snprintf(msg, msg_size, "'%s' is not a CPU list such as \"0-3,8\"", cpus);
+                return -EINVAL;
+        }
+        mask = numa_parse_cpustring_all(cpus);
+        if (!mask) {
+                snprintf(msg, msg_size, "'%s' is not a CPU list of this host (CPUs 0-%d)", cpus,
+                         numa_num_possible_cpus() - 1);
+                return -EINVAL;
+        }
+        for (unsigned cpu = 0; cpu < mask->size; cpu++) {
+                int node;
+
+                if (!numa_bitmask_isbitset(mask, cpu))
+                        continue;
+                node = numa_node_of_cpu((int) cpu);
+                if (node < 0) {
+                        snprintf(msg, msg_size, "CPU %u in '%s' is not online on this host", cpu, cpus);
+                        return -EINVAL;
+                }
+                if ((unsigned) node < max)
+                        seen[node] = true;
+        }
+        for (unsigned node = 0; node < max; node++)
+                if (seen[node])
+                        nodes[n++] = node;
+        *ret = TAKE_PTR(nodes);
+        *n_ret = n;
+        return 0;
+}
+
+int node_cpus(unsigned node, char *buf, size_t size)
+{
+        _cleanup_(bitmask_freep) struct bitmask *mask = numa_allocate_cpumask();
+        size_t off = 0;
+
+        buf[0] = '\0';
+        if (!mask)
+                return -ENOMEM;
+        if (numa_node_to_cpus((int) node, mask) < 0)
+                return negative_errno();
+        for (unsigned cpu = 0; cpu < mask->size && off < size; cpu++) {
+                unsigned last = cpu;
+
+                if (!numa_bitmask_isbitset(mask, cpu))
+                        continue;
+                while (last + 1 < mask->size && numa_bitmask_isbitset(mask, last + 1))
+                        last++;
+                off += (size_t) (last > cpu ? snprintf(buf + off, size - off, "%s%u-%u", off ? "," : "", cpu, last) :
+                                              snprintf(buf + off, size - off, "%s%u", off ? "," : "", cpu));
+                cpu = last;
+        }
+        return 0;
+}
+
+unsigned node_distance(unsigned a, unsigned b)
+{
+        int d = numa_distance((int) a, (int) b);
+
+        return d > 0 ? (unsigned) d : 0;
+}
+
+static int read_u64_file(const char *path, uint64_t *ret)
+{
+        FILE *f = fopen(path, "re");
+        int r;
+
+        if (!f)
+                return negative_errno();
+        r = fscanf(f, "%" SCNu64, ret) == 1 ? 0 : -EINVAL;
+        fclose(f);
+        return r;
+}
+
+int node_hugepages(unsigned node, struct node_hugepages *pages, size_t max, size_t *n_ret)
+{
+        char dir[96], path[512];
+        struct dirent *de;
+        size_t n = 0;
+        DIR *d;
+
+        snprintf(dir, sizeof(dir), "/sys/devices/system/node/node%u/hugepages", node);
+        *n_ret = 0;
+        d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : negative_errno(); /* no hugetlbfs in this kernel */
+        while ((de = readdir(d)) && n < max) {
+                uint64_t kb;
+
+                if (sscanf(de->d_name, "hugepages-%" SCNu64 "kB", &kb) != 1)
+                        continue;
+                pages[n] = (struct node_hugepages) { .size = kb * 1024 };
+                snprintf(path, sizeof(path), "%s/%s/nr_hugepages", dir, de->d_name);
+                if (read_u64_file(path, &pages[n].total) < 0)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s/free_hugepages", dir, de->d_name);
+                if (read_u64_file(path, &pages[n].free) < 0)
+                        continue;
+                n++;
+        }
+        closedir(d);
+        *n_ret = n;
+        return 0;
+}
+
+int node_thp_mode(char *buf, size_t size)
+{
+        char line[128], *open_br, *close_br;
+        FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+
+        snprintf(buf, size, "unavailable");
+        if (!f)
+                return 0; /* a kernel without CONFIG_TRANSPARENT_HUGEPAGE */
+        if (!fgets(line, sizeof(line), f))
+                line[0] = '\0';
+        fclose(f);
+        open_br = strchr(line, '[');
+        close_br = open_br ? strchr(open_br, ']') : NULL;
+        if (close_br)
+                snprintf(buf, size, "%.*s", (int) (close_br - open_br - 1), open_br + 1);
+        return 0;
 }

@@ -23,3 +23,21 @@ int node_apply_placement(void *addr, size_t length, const struct placement *p);
  * move_pages(2) via libnuma.
  */
 int node_measure_resident(void *addr, size_t length, uint64_t *per_node, unsigned n_max);
+
+/* The nodes of the CPUs in @cpus ("0-3,8"), sorted; -EINVAL with a message
+ * in @msg when it is no CPU list or names a CPU this host does not have. */
+int node_of_cpus(const char *cpus, unsigned **ret, size_t *n_ret, char *msg, size_t msg_size);
+/* @node's CPUs as a list ("0-3,8"), "" when it has none. */
+int node_cpus(unsigned node, char *buf, size_t size);
+/* The firmware's distance from @a to @b (10 = local), 0 when unknown. */
+unsigned node_distance(unsigned a, unsigned b);
+
+struct node_hugepages {
+        uint64_t size;  /* bytes per page */
+        uint64_t total; /* pages reserved on the node */
+        uint64_t free;
+};
+/* The hugetlb page sizes of @node and their pools (up to @max). */
+int node_hugepages(unsigned node, struct node_hugepages *pages, size_t max, size_t *n_ret);
+/* Transparent huge pages: "always", "madvise", "never" or "unavailable". */
+int node_thp_mode(char *buf, size_t size);

@@ -92,34 +92,211 @@ static int validate_nodes(const struct placement_request *req, const struct node
         return 0;
 }
 
-/* auto: the candidate with the most room after what gmemd already placed there. */
-static const struct node_state *pick_auto(const struct placement_request *req,
-                                          const struct node_state *hosts, size_t n_hosts)
+static bool in_list(const unsigned *list, size_t n, unsigned node)
+{
+        for (size_t i = 0; i < n; i++)
+                if (list[i] == node)
+                        return true;
+        return false;
+}
+
+uint64_t placement_budget_left(const struct node_state *h)
+{
+        if (h->budget == PLACEMENT_NO_BUDGET)
+                return UINT64_MAX;
+        return h->budget > h->charged ? h->budget - h->charged : 0;
+}
+
+/* What @h can take of a new region: within its budget and its memory, and
+ * when populating now within what is free there. */
+static uint64_t headroom(const struct node_state *h, bool populate)
+{
+        uint64_t left = placement_budget_left(h);
+
+        if (left > h->total)
+                left = h->total;
+        return populate && room(h) < left ? room(h) : left;
+}
+
+/* How auto ranks nodes: free room after what gmemd will still take, within budget. */
+static uint64_t rank(const struct node_state *h)
+{
+        uint64_t left = placement_budget_left(h);
+
+        return room(h) < left ? room(h) : left;
+}
+
+/* auto's candidates: the CPUs' nodes (and of those only option nodes, if
+ * given), else option nodes, else all nodes. */
+static bool auto_candidate(const struct placement_request *req, unsigned node)
+{
+        if (req->n_cpu_nodes > 0 && !in_list(req->cpu_nodes, req->n_cpu_nodes, node))
+                return false;
+        return req->n_nodes == 0 || in_list(req->nodes, req->n_nodes, node);
+}
+
+/* The candidate with the most room; with @fit only one that holds the region. */
+static const struct node_state *pick_auto(const struct placement_request *req, const struct node_state *hosts,
+                                          size_t n_hosts, bool fit)
 {
         const struct node_state *best = NULL;
 
         for (size_t i = 0; i < n_hosts; i++) {
                 const struct node_state *h = &hosts[i];
-                bool candidate = req->n_nodes == 0;
 
-                for (size_t j = 0; j < req->n_nodes; j++)
-                        candidate = candidate || req->nodes[j] == h->node;
-                if (candidate && (!best || room(h) > room(best)))
+                if (!auto_candidate(req, h->node) || (fit && headroom(h, req->populate) < req->size))
+                        continue;
+                if (!best || rank(h) > rank(best))
                         best = h;
         }
         return best;
 }
 
+/* Spread the region over the candidates, most room first, and with @spill
+ * then over the other nodes; shares as much as each can take. */
+static int spread(const struct placement_request *req, const struct node_state *hosts, size_t n_hosts, bool spill,
+                  struct placement *p)
+{
+        uint64_t left = req->size;
+        bool *used = calloc(n_hosts, sizeof(bool));
+
+        if (!used)
+                return -ENOMEM;
+        p->nodes = calloc(n_hosts, sizeof(*p->nodes));
+        p->shares = calloc(n_hosts, sizeof(*p->shares));
+        if (!p->nodes || !p->shares) {
+                free(used);
+                return -ENOMEM;
+        }
+        for (int pass = 0; pass < (spill ? 2 : 1) && left > 0; pass++)
+                for (;;) {
+                        const struct node_state *best = NULL;
+
+                        for (size_t i = 0; i < n_hosts; i++)
+                                if (!used[i] && auto_candidate(req, hosts[i].node) == (pass == 0) &&
+                                    headroom(&hosts[i], req->populate) > 0 && (!best || rank(&hosts[i]) > rank(best)))
+                                        best = &hosts[i];
+                        if (!best || left == 0)
+                                break;
+                        used[best - hosts] = true;
+                        p->nodes[p->n_nodes] = best->node;
+                        p->shares[p->n_nodes] = MIN(headroom(best, req->populate), left);
+                        left -= p->shares[p->n_nodes++];
+                }
+        free(used);
+        return left > 0 ? -ENOSPC : 0;
+}
+
+/* "0,1,3" */
+static void format_nodes(const unsigned *nodes, size_t n, char *buf, size_t size)
+{
+        size_t off = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < n && off < size; i++)
+                off += (size_t) snprintf(buf + off, size - off, "%s%u", i ? "," : "", nodes[i]);
+}
+
+/* What each node auto may use has left: "node 0: 2.0 GiB left of its 8.0 GiB budget, 3.0 GiB free; ..." */
+static void format_left(const struct placement_request *req, const struct node_state *hosts, size_t n_hosts,
+                        bool candidates_only, char *buf, size_t size)
+{
+        char left[FORMAT_BYTES_MAX], budget[FORMAT_BYTES_MAX], free_buf[FORMAT_BYTES_MAX];
+        size_t off = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < n_hosts && off < size; i++) {
+                const struct node_state *h = &hosts[i];
+
+                if (candidates_only && !auto_candidate(req, h->node))
+                        continue;
+                format_bytes(free_buf, sizeof(free_buf), room(h));
+                if (h->budget == PLACEMENT_NO_BUDGET)
+                        off += (size_t) snprintf(buf + off, size - off, "%snode %u: no budget, %s free", off ? "; " : "",
+                                                 h->node, free_buf);
+                else
+                        off += (size_t) snprintf(buf + off, size - off, "%snode %u: %s left of its %s budget, %s free",
+                                                 off ? "; " : "", h->node,
+                                                 format_bytes(left, sizeof(left), placement_budget_left(h)),
+                                                 format_bytes(budget, sizeof(budget), h->budget), free_buf);
+        }
+}
+
+/* auto when no one candidate holds the region: spread over the candidates
+ * (the CPUs' nodes), beyond them only with spill; otherwise NoSpace. */
+static int auto_spread(const struct placement_request *req, const struct node_state *hosts, size_t n_hosts,
+                       struct placement *p, char *msg, size_t msg_size)
+{
+        char size_buf[FORMAT_BYTES_MAX], list[128], left[512];
+        const char *whose = req->n_cpu_nodes ? "the node(s) of cpus " : "any node";
+        int r;
+
+        format_bytes(size_buf, sizeof(size_buf), req->size);
+        r = spread(req, hosts, n_hosts, req->spill, p);
+        if (r == -ENOSPC) {
+                format_left(req, hosts, n_hosts, !req->spill, left, sizeof(left));
+                snprintf(msg, msg_size, "%s%s cannot hold %s within budget%s (%s)%s", whose,
+                         req->n_cpu_nodes ? req->cpus : "", size_buf, req->populate ? " and free memory" : "", left,
+                         req->spill ? "" : "; option spill=true lets it spread to other nodes");
+                return r;
+        }
+        if (r < 0)
+                return r;
+        p->applied = POLICY_BIND;
+        format_nodes(p->nodes, p->n_nodes, list, sizeof(list));
+        if (req->n_cpu_nodes && in_list(req->cpu_nodes, req->n_cpu_nodes, p->nodes[p->n_nodes - 1]))
+                snprintf(p->reason, sizeof(p->reason), "cpus %s: no one of their nodes has room for %s, spread "
+                         "over nodes %s", req->cpus, size_buf, list);
+        else if (req->n_cpu_nodes)
+                snprintf(p->reason, sizeof(p->reason), "cpus %s: their nodes lack room for %s, spilled over nodes %s "
+                         "(spill=true)", req->cpus, size_buf, list);
+        else
+                snprintf(p->reason, sizeof(p->reason), "no node has room for %s alone, spread over nodes %s "
+                         "(spill=true)", size_buf, list);
+        return 0;
+}
+
+/* auto: the node with the most room that holds the region; on the CPUs'
+ * nodes bound there unless spill allows the kernel to go elsewhere. */
+static int choose_auto(const struct placement_request *req, const struct node_state *hosts, size_t n_hosts,
+                       struct placement *p, char *msg, size_t msg_size)
+{
+        const struct node_state *best = pick_auto(req, hosts, n_hosts, true);
+        char room_buf[FORMAT_BYTES_MAX];
+
+        if (!pick_auto(req, hosts, n_hosts, false)) {
+                snprintf(msg, msg_size, "cpus %s run on none of the nodes in option 'nodes'", req->cpus);
+                return -EINVAL;
+        }
+        if (!best && (req->n_cpu_nodes > 0 || req->spill))
+                return auto_spread(req, hosts, n_hosts, p, msg, msg_size);
+        if (!best) /* as before budgets: the kernel falls back, the checks below judge */
+                best = pick_auto(req, hosts, n_hosts, false);
+        p->applied = req->n_cpu_nodes > 0 && !req->spill ? POLICY_BIND : POLICY_PREFERRED;
+        format_bytes(room_buf, sizeof(room_buf), rank(best));
+        if (req->n_cpu_nodes)
+                snprintf(p->reason, sizeof(p->reason), "cpus %s run on node %u%s, which has room (%s)",
+                         req->cpus, best->node, req->n_cpu_nodes > 1 ? " (of their nodes the one with most room)" : "",
+                         room_buf);
+        else
+                snprintf(p->reason, sizeof(p->reason), "node %u has the most room (%s free within budget)",
+                         best->node, room_buf);
+        return set_nodes(p, &best->node, 1);
+}
+
 /* The nodes the policy applies to; auto resolves to preferred on its pick. */
 static int choose_nodes(const struct placement_request *req, const struct node_state *hosts, size_t n_hosts,
-                        struct placement *p)
+                        struct placement *p, char *msg, size_t msg_size)
 {
         _cleanup_free_ unsigned *all = NULL;
+        char list[128];
 
-        if (req->policy == POLICY_AUTO) {
-                p->applied = POLICY_PREFERRED;
-                return set_nodes(p, &pick_auto(req, hosts, n_hosts)->node, 1);
-        }
+        if (req->policy == POLICY_AUTO)
+                return choose_auto(req, hosts, n_hosts, p, msg, msg_size);
+        format_nodes(req->nodes, req->n_nodes, list, sizeof(list));
+        snprintf(p->reason, sizeof(p->reason), req->policy == POLICY_DEFAULT ? "policy default: the kernel places it" :
+                 req->n_nodes ? "policy %s on node(s) %s, as asked" : "policy %s over all nodes, as asked",
+                 placement_policy_to_string(req->policy), list);
         if (req->policy != POLICY_INTERLEAVE || req->n_nodes > 0)
                 return set_nodes(p, req->nodes, req->n_nodes);
         /* interleave without nodes: over all of them */
@@ -129,6 +306,41 @@ static int choose_nodes(const struct placement_request *req, const struct node_s
         for (size_t i = 0; i < n_hosts; i++)
                 all[i] = hosts[i].node;
         return set_nodes(p, all, n_hosts);
+}
+
+/* Does each node's share fit in what its budget has left? The default
+ * policy is not steered: it must fit in what all budgets have left. */
+static int check_budget(const struct placement_request *req, const struct node_state *hosts, size_t n_hosts,
+                        const struct placement *p, char *msg, size_t msg_size)
+{
+        char size_buf[FORMAT_BYTES_MAX], share_buf[FORMAT_BYTES_MAX], left[512];
+        uint64_t sum = 0;
+
+        format_bytes(size_buf, sizeof(size_buf), req->size);
+        if (p->applied == POLICY_DEFAULT) {
+                for (size_t i = 0; i < n_hosts; i++)
+                        sum = sum > UINT64_MAX - placement_budget_left(&hosts[i]) ? UINT64_MAX :
+                              sum + placement_budget_left(&hosts[i]);
+                if (sum >= req->size)
+                        return 0;
+                format_left(req, hosts, n_hosts, false, left, sizeof(left));
+                snprintf(msg, msg_size, "the node budgets cannot hold %s more (%s)", size_buf, left);
+                return -ENOSPC;
+        }
+        for (size_t i = 0; i < n_hosts; i++) {
+                const struct node_state *h = &hosts[i];
+                uint64_t share = placement_share(p, req->size, h->node);
+                char budget[FORMAT_BYTES_MAX], left_buf[FORMAT_BYTES_MAX];
+
+                if (share <= placement_budget_left(h))
+                        continue;
+                snprintf(msg, msg_size, "node %u has %s left of its %s budget; the region (%s) needs %s there",
+                         h->node, format_bytes(left_buf, sizeof(left_buf), placement_budget_left(h)),
+                         format_bytes(budget, sizeof(budget), h->budget), size_buf,
+                         format_bytes(share_buf, sizeof(share_buf), share));
+                return -ENOSPC;
+        }
+        return 0;
 }
 
 /* Does the region fit: into the memory it may use, and with populate into
@@ -188,7 +400,15 @@ int placement_decide(const struct placement_request *req,
         r = validate_nodes(req, hosts, n_hosts, msg, msg_size);
         if (r < 0)
                 return r;
-        r = choose_nodes(req, hosts, n_hosts, &p);
+        if (req->n_cpu_nodes > 0 && req->policy != POLICY_AUTO) {
+                snprintf(msg, msg_size, "option 'cpus' only applies to policy 'auto', not '%s'",
+                         placement_policy_to_string(req->policy));
+                return -EINVAL;
+        }
+        r = choose_nodes(req, hosts, n_hosts, &p, msg, msg_size);
+        if (r < 0)
+                return r;
+        r = check_budget(req, hosts, n_hosts, &p, msg, msg_size);
         if (r < 0)
                 return r;
         r = check_capacity(req, hosts, n_hosts, &p, msg, msg_size);
@@ -201,7 +421,9 @@ int placement_decide(const struct placement_request *req,
 void placement_done(struct placement *p)
 {
         free(p->nodes);
+        free(p->shares);
         p->nodes = NULL;
+        p->shares = NULL;
         p->n_nodes = 0;
 }
 
@@ -211,6 +433,6 @@ uint64_t placement_share(const struct placement *p, uint64_t size, unsigned node
                 return 0;
         for (size_t i = 0; i < p->n_nodes; i++)
                 if (p->nodes[i] == node)
-                        return size / p->n_nodes;
+                        return p->shares ? p->shares[i] : size / p->n_nodes;
         return 0;
 }

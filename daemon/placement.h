@@ -26,7 +26,13 @@ struct node_state {
         uint64_t total;       /* bytes of memory on the node */
         uint64_t free;        /* bytes free now, as the kernel says */
         uint64_t outstanding; /* bytes gmemd regions are placed to take here but do not hold yet */
+        uint64_t budget;      /* bytes gmemd may promise here (config); PLACEMENT_NO_BUDGET: no limit */
+        uint64_t charged;     /* bytes gmemd promised here: placed shares, or what is resident */
+        uint64_t held;        /* bytes gmemd regions hold here, as last measured */
 };
+
+#define PLACEMENT_NO_BUDGET UINT64_MAX
+#define PLACEMENT_REASON_MAX 256
 
 struct placement_request {
         enum placement_policy policy;
@@ -34,6 +40,12 @@ struct placement_request {
         size_t n_nodes;
         uint64_t size;
         bool populate;
+        /* auto: the nodes of the CPUs the VM will run on (option cpus, as
+         * given in @cpus), and whether it may spread beyond them (spill). */
+        const unsigned *cpu_nodes;
+        size_t n_cpu_nodes;
+        const char *cpus;
+        bool spill;
 };
 
 /* The decision: the policy to apply (auto is resolved to preferred on one
@@ -43,6 +55,8 @@ struct placement {
         enum placement_policy applied;
         unsigned *nodes;
         size_t n_nodes;
+        uint64_t *shares; /* bytes planned per node (same order), or NULL: size / n_nodes each */
+        char reason[PLACEMENT_REASON_MAX]; /* why these nodes, for a person */
 };
 
 /*
@@ -58,3 +72,5 @@ void placement_done(struct placement *p);
 /* Bytes the region is planned to take on @node (0 if none, or for the
  * default policy, which gmemd does not steer). */
 uint64_t placement_share(const struct placement *p, uint64_t size, unsigned node);
+/* What gmemd may still promise on @h within its budget (UINT64_MAX: no budget). */
+uint64_t placement_budget_left(const struct node_state *h);

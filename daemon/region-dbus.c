@@ -15,6 +15,7 @@
 #include "manager.h"
 #include "numa-nodes.h"
 #include "region-dbus.h"
+#include "usage.h"
 #include "util.h"
 
 static int region_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
@@ -70,9 +71,14 @@ static int method_range(sd_bus_message *msg, struct region *region, bool populat
         r = region_check_range(region, offset, length, reason, sizeof(reason));
         if (r < 0)
                 return bus_reply_errno(error, r, "%s", reason);
-        if (populate)
+        if (populate) {
+                r = budget_check_populate(region->manager, region, offset, length, reason, sizeof(reason));
+                if (r < 0)
+                        return bus_reply_errno(error, r, "%s", reason);
                 return bus_populate_async(region, msg, offset, length, false, error);
+        }
         r = region_discard(region, offset, length);
+        usage_region_changed(region);
         if (r < 0)
                 return bus_reply_errno(error, r, "discarding %" PRIu64 "+%" PRIu64 " failed: %m", offset, length);
         return sd_bus_reply_method_return(msg, NULL);
@@ -111,17 +117,14 @@ static int append_nodes(sd_bus_message *reply, const struct region *region)
         return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
+/* Measured now for a region up to USAGE_INLINE_MAX, from the refresher's
+ * last measurement for a larger one: never a walk of gigabytes here. */
 static int append_resident(sd_bus_message *reply, struct region *region, sd_bus_error *error)
 {
         unsigned n = node_count_max();
-        _cleanup_free_ uint64_t *per_node = calloc(n, sizeof(*per_node));
+        const uint64_t *per_node = region_usage_per_node_fresh(region);
         int r;
 
-        if (!per_node)
-                return -ENOMEM;
-        r = region_measure_resident(region, per_node, n);
-        if (r < 0)
-                return bus_reply_errno(error, r, "cannot measure residency: %m");
         r = sd_bus_message_open_container(reply, 'a', "(ut)");
         for (unsigned i = 0; r >= 0 && i < n; i++)
                 if (per_node[i])
@@ -153,6 +156,9 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "u", (uint32_t) region->owner_pid);
         if (streq(property, "Resident"))
                 return append_resident(reply, region, error);
+        if (streq(property, "PlacementReason"))
+                return sd_bus_message_append(reply, "s", region->placement.reason[0] ? region->placement.reason :
+                                             "restored from the fd store; the reason was not kept");
         return -ENOENT;
 }
 
@@ -165,6 +171,7 @@ static const sd_bus_vtable region_vtable[] = {
         SD_BUS_PROPERTY("OwnerUID", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("OwnerPID", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Resident", "a(ut)", property_get, 0, 0),
+        SD_BUS_PROPERTY("PlacementReason", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("Populate", SD_BUS_ARGS("t", offset, "t", length), SD_BUS_NO_RESULT,
                                 method_populate, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Discard", SD_BUS_ARGS("t", offset, "t", length), SD_BUS_NO_RESULT,

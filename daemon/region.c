@@ -60,6 +60,7 @@ void region_free(struct region *region)
                 munmap(region->map, region->size);
         safe_close(region->fd);
         placement_done(&region->placement);
+        free(region->resident);
         free(region->owner_bus_name);
         free(region->name);
         free(region);

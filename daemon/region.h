@@ -41,6 +41,13 @@ struct region {
          * workers to stop. */
         unsigned jobs;
         atomic_bool released;
+
+        /* Accounting (usage.c, event loop only): bytes resident per node as
+         * last measured (NULL until then), that measurement's sequence number,
+         * the sequence number of gmemd's last change to it, and when. */
+        uint64_t *resident;
+        uint64_t resident_seq, changed_seq;
+        uint64_t measured_usec;
         struct region *next, *prev;
 };
 
