@@ -2,10 +2,13 @@
 /* Probes KVM capabilities and, through libkmod, whether the kvm modules are
  * built in or loaded; parameter values come from the modules' sysfs. */
 #include <errno.h>
+#include <fcntl.h>
 #include <libkmod.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -64,6 +67,80 @@ static const char *module_state(struct kmod_ctx *ctx, const char *name)
         return s ? s : "unknown";
 }
 
+#define PROBE_SIZE (4ULL << 20)
+#define KPF_COMPOUND_HEAD 15
+#define KPF_COMPOUND_TAIL 16
+
+static int read_u64_at(int fd, uint64_t index, uint64_t *ret)
+{
+        return pread(fd, ret, sizeof(*ret), (off_t) (index * sizeof(*ret))) == sizeof(*ret) ? 0 : -EIO;
+}
+
+static void add_folio_size(struct kernel_features *f, uint64_t size)
+{
+        unsigned i = 0;
+
+        while (i < f->n_folio_sizes && f->folio_sizes[i] < size)
+                i++;
+        if ((i < f->n_folio_sizes && f->folio_sizes[i] == size) || f->n_folio_sizes == KERNEL_FEATURES_FOLIO_SIZES)
+                return;
+        memmove(&f->folio_sizes[i + 1], &f->folio_sizes[i], (f->n_folio_sizes - i) * sizeof(uint64_t));
+        f->folio_sizes[i] = size;
+        f->n_folio_sizes++;
+}
+
+/* Walk the probe mapping's pages: a compound head and its tails are one folio. */
+static void measure_folios(struct kernel_features *f, const char *map)
+{
+        uint64_t page = (uint64_t) sysconf(_SC_PAGESIZE), n = PROBE_SIZE / page, entry, flags, folio = 0;
+        _cleanup_close_ int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int kpageflags = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+
+        if (pagemap < 0 || kpageflags < 0)
+                return;
+        for (uint64_t i = 0; i < n; i++) {
+                uint64_t pfn;
+
+                if (read_u64_at(pagemap, (uint64_t) (uintptr_t) (map + i * page) / page, &entry) < 0)
+                        break;
+                pfn = entry & ((1ULL << 55) - 1);
+                if (!(entry >> 63) || pfn == 0 || read_u64_at(kpageflags, pfn, &flags) < 0)
+                        break; /* not present, or PFNs hidden without CAP_SYS_ADMIN */
+                if (folio && (flags >> KPF_COMPOUND_TAIL & 1)) {
+                        folio += page;
+                        continue;
+                }
+                if (folio)
+                        add_folio_size(f, folio);
+                folio = page;
+        }
+        if (folio)
+                add_folio_size(f, folio);
+}
+
+/* Make a guest_memfd on a throwaway VM, fill it and read its folios' sizes. */
+static void probe_folio_sizes(struct kernel_features *f, int kvm_fd)
+{
+        uint64_t flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+        _cleanup_close_ int vm = -1, gmem = -1;
+        char *map;
+
+        if (kvm_fd < 0 || (f->guest_memfd_flags & flags) != flags)
+                return;
+        vm = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+        if (vm < 0)
+                return;
+        gmem = kvm_create_guest_memfd(vm, PROBE_SIZE, flags);
+        if (gmem < 0)
+                return;
+        map = mmap(NULL, PROBE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gmem, 0);
+        if (map == MAP_FAILED)
+                return;
+        if (madvise(map, PROBE_SIZE, MADV_POPULATE_WRITE) == 0)
+                measure_folios(f, map);
+        munmap(map, PROBE_SIZE);
+}
+
 int kernel_features_probe(struct kernel_features *f, int kvm_fd)
 {
         struct kmod_ctx *ctx;
@@ -84,6 +161,7 @@ int kernel_features_probe(struct kernel_features *f, int kvm_fd)
         f->pre_fault_memory = has_cap(kvm_fd, KVM_CAP_PRE_FAULT_MEMORY);
         f->user_memory2 = has_cap(kvm_fd, KVM_CAP_USER_MEMORY2);
         f->numa_aware_page_tables = has_cap(kvm_fd, KVM_CAP_NUMA_AWARE_PAGE_TABLES);
+        probe_folio_sizes(f, kvm_fd);
 
         /* Module state only needs sysfs, not the module index: no config. */
         ctx = kmod_new(NULL, NULL);

@@ -14,6 +14,7 @@ struct kvm_module_state {
 };
 
 #define KERNEL_FEATURES_MODULES 4
+#define KERNEL_FEATURES_FOLIO_SIZES 4
 
 struct kernel_features {
         char release[65];           /* uname -r */
@@ -25,6 +26,11 @@ struct kernel_features {
         bool user_memory2;          /* KVM_CAP_USER_MEMORY2 */
         bool numa_aware_page_tables; /* KVM_CAP_NUMA_AWARE_PAGE_TABLES (gmem series) */
         struct kvm_module_state modules[KERNEL_FEATURES_MODULES];
+        /* The folio sizes guest_memfd allocated for a probe file (bytes,
+         * ascending); none when the probe could not tell (no KVM, no
+         * GUEST_MEMFD_FLAG_MMAP, or no CAP_SYS_ADMIN to read page flags). */
+        uint64_t folio_sizes[KERNEL_FEATURES_FOLIO_SIZES];
+        unsigned n_folio_sizes;
 };
 
 /* Probe with @kvm_fd (an open /dev/kvm, or -1 when it could not be opened). */

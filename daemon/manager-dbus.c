@@ -153,6 +153,15 @@ static int append_modules(sd_bus_message *reply, const struct kernel_features *f
         return close_entry(reply);
 }
 
+static int append_folio_sizes(sd_bus_message *reply, const struct kernel_features *f)
+{
+        int r = open_entry(reply, "GuestMemfdFolioSizes", "at");
+
+        if (r >= 0)
+                r = sd_bus_message_append_array(reply, 't', f->folio_sizes, f->n_folio_sizes * sizeof(uint64_t));
+        return r < 0 ? r : close_entry(reply);
+}
+
 static int property_get_kernel_features(sd_bus *bus, const char *path, const char *interface,
                                         const char *property, sd_bus_message *reply, void *userdata,
                                         sd_bus_error *error)
@@ -175,6 +184,7 @@ static int property_get_kernel_features(sd_bus *bus, const char *path, const cha
             (r = append_entry(reply, "PreFaultMemory", "b", (int) f->pre_fault_memory)) < 0 ||
             (r = append_entry(reply, "UserMemory2", "b", (int) f->user_memory2)) < 0 ||
             (r = append_entry(reply, "NumaAwarePageTables", "b", (int) f->numa_aware_page_tables)) < 0 ||
+            (r = append_folio_sizes(reply, f)) < 0 ||
             (r = append_modules(reply, f, false)) < 0 ||
             (r = append_modules(reply, f, true)) < 0)
                 return r;

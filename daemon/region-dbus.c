@@ -170,7 +170,7 @@ static const sd_bus_vtable region_vtable[] = {
         SD_BUS_PROPERTY("Nodes", "au", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("OwnerUID", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("OwnerPID", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Resident", "a(ut)", property_get, 0, 0),
+        SD_BUS_PROPERTY("Resident", "a(ut)", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("PlacementReason", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("Populate", SD_BUS_ARGS("t", offset, "t", length), SD_BUS_NO_RESULT,
                                 method_populate, SD_BUS_VTABLE_UNPRIVILEGED),

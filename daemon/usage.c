@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Per-region residency kept up to date by one refresher thread (batches of
- * regions, each mapped anew from a duplicate of its fd, so a region released
- * meanwhile is no concern), and the sums budgets and GetNodes/GetUsage read.
+ * regions it holds like a populate job does, region->jobs, so a region
+ * released meanwhile is freed by the batch's end), and the sums budgets and
+ * GetNodes/GetUsage read.
  * Budget check for Populate: budget_check_populate() (usage.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,9 +12,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "bus-contract.h"
 #include "list.h"
 #include "log.h"
 #include "macro.h"
@@ -23,13 +23,13 @@
 #include "usage.h"
 #include "util.h"
 
-#define BATCH_MAX 64U                  /* regions per batch: bounds the duplicated fds */
+#define BATCH_MAX 64U                  /* regions per batch: a stop waits for one batch at most */
 #define REFRESH_GAP_USEC 20000ULL      /* between batches while regions changed */
 #define REFRESH_PERIOD_USEC 2000000ULL /* a region not changed by gmemd is measured again after this */
 
 struct usage_item {
-        uint64_t id, seq, size;
-        int fd;
+        struct region *region; /* held: region->jobs counts the batch */
+        uint64_t seq;
         int result;
         uint64_t *resident;
 };
@@ -66,18 +66,6 @@ static uint64_t *resident_array(void)
 
 /* --- the thread ---------------------------------------------------------------- */
 
-static int measure_fd(int fd, uint64_t size, uint64_t *per_node)
-{
-        void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-        int r;
-
-        if (map == MAP_FAILED)
-                return negative_errno();
-        r = node_measure_resident(map, size, per_node, node_count_max());
-        munmap(map, size);
-        return r;
-}
-
 static void *refresher_thread(void *arg)
 {
         struct usage_refresher *u = arg;
@@ -93,8 +81,8 @@ static void *refresher_thread(void *arg)
                 for (size_t i = 0; i < u->n_batch; i++) {
                         struct usage_item *item = &u->batch[i];
 
-                        item->result = measure_fd(item->fd, item->size, item->resident);
-                        item->fd = safe_close(item->fd);
+                        /* map, size and shared never change while the region lives. */
+                        item->result = region_measure_resident(item->region, item->resident, node_count_max());
                 }
                 pthread_mutex_lock(&u->lock);
                 u->work = false;
@@ -114,11 +102,15 @@ static bool region_stale(const struct region *region, uint64_t now)
                now >= region->measured_usec + REFRESH_PERIOD_USEC;
 }
 
+/* Drop the batch's holds: a region released while measured is freed here. */
 static void batch_free(struct usage_item *batch, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
-                safe_close(batch[i].fd);
+                struct region *region = batch[i].region;
+
                 free(batch[i].resident);
+                if (--region->jobs == 0 && atomic_load(&region->released))
+                        region_free(region);
         }
         free(batch);
 }
@@ -131,7 +123,7 @@ static void arm_timer(struct usage_refresher *u, uint64_t delay)
         (void) sd_event_source_set_enabled(u->timer, SD_EVENT_ONESHOT);
 }
 
-/* Up to BATCH_MAX regions whose numbers are out of date, in list order (ids descending). */
+/* Up to BATCH_MAX regions whose numbers are out of date, held for the thread. */
 static int batch_build(struct usage_refresher *u, struct usage_item **ret, size_t *n_ret)
 {
         struct usage_item *batch = calloc(BATCH_MAX, sizeof(*batch));
@@ -147,11 +139,10 @@ static int batch_build(struct usage_refresher *u, struct usage_item **ret, size_
                         break;
                 if (!region_stale(region, now))
                         continue;
-                *item = (struct usage_item) { .id = region->id, .seq = ++u->seq, .size = region->size };
-                item->resident = resident_array();
-                item->fd = fcntl(region->fd, F_DUPFD_CLOEXEC, 3);
+                *item = (struct usage_item) { .region = region, .seq = ++u->seq, .resident = resident_array() };
+                region->jobs++;
                 n++;
-                if (!item->resident || item->fd < 0) {
+                if (!item->resident) {
                         batch_free(batch, n);
                         return -ENOMEM;
                 }
@@ -192,6 +183,22 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+/* Keep @resident (taken over) as @region's numbers; tell watchers when they changed. */
+static void store_resident(struct region *region, uint64_t *resident, uint64_t seq, uint64_t now)
+{
+        bool changed = !region->resident || memcmp(region->resident, resident, node_count_max() * sizeof(uint64_t));
+        struct manager *m = region->manager;
+        _cleanup_free_ char *path = NULL;
+
+        free(region->resident);
+        region->resident = resident;
+        region->resident_seq = seq;
+        region->measured_usec = now;
+        if (!changed || !m || !m->bus || gmem_region_path(region->id, &path) < 0)
+                return;
+        (void) sd_bus_emit_properties_changed(m->bus, path, GMEM_REGION_INTERFACE, "Resident", NULL);
+}
+
 static void store_measurement(struct region *region, struct usage_item *item, uint64_t now)
 {
         if (item->seq <= region->resident_seq)
@@ -200,16 +207,12 @@ static void store_measurement(struct region *region, struct usage_item *item, ui
                 log_debug_errno(item->result, "Cannot measure region %" PRIu64 ": %m", region->id);
                 return;
         }
-        free(region->resident);
-        region->resident = TAKE_PTR(item->resident);
-        region->resident_seq = item->seq;
-        region->measured_usec = now;
+        store_resident(region, TAKE_PTR(item->resident), item->seq, now);
 }
 
 static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
         struct usage_refresher *u = userdata;
-        struct region *region = u->manager->regions;
         struct usage_item *batch;
         uint64_t value, now = now_usec();
         size_t n;
@@ -222,13 +225,9 @@ static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         pthread_mutex_unlock(&u->lock);
         u->in_flight = false;
         u->busy_usec = now - u->busy_usec;
-        /* Both in descending id order: one walk matches them. */
-        for (size_t i = 0; i < n; i++) {
-                while (region && region->id > batch[i].id)
-                        region = region->next;
-                if (region && region->id == batch[i].id)
-                        store_measurement(region, &batch[i], now);
-        }
+        for (size_t i = 0; i < n; i++)
+                if (!atomic_load(&batch[i].region->released))
+                        store_measurement(batch[i].region, &batch[i], now);
         batch_free(batch, n);
         /* More to do now, or the next round after a pause ten times the work. */
         arm_timer(u, n == BATCH_MAX ? REFRESH_GAP_USEC : MAX(REFRESH_GAP_USEC, 10 * u->busy_usec));
@@ -310,10 +309,7 @@ static const uint64_t *measure_inline(struct region *region)
                 free(resident);
                 return region->resident;
         }
-        free(region->resident);
-        region->resident = resident;
-        region->resident_seq = seq;
-        region->measured_usec = now_usec();
+        store_resident(region, resident, seq, now_usec());
         return resident;
 }
 

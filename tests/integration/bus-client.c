@@ -206,6 +206,50 @@ uint64_t resident_on(sd_bus *bus, const char *path, unsigned node)
         return total;
 }
 
+static uint64_t resident_total(sd_bus *bus, const char *path)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint64_t total = 0, bytes;
+        uint32_t n;
+
+        ASSERT_OK(sd_bus_get_property(bus, "org.gmem1", path, "org.gmem1.Region", "Resident", &error, &reply,
+                                      "a(ut)"));
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ut)"));
+        while (sd_bus_message_read(reply, "(ut)", &n, &bytes) > 0)
+                total += bytes;
+        return total;
+}
+
+static int on_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        (*(unsigned *) userdata)++;
+        return 0;
+}
+
+static bool changed_since(const void *userdata)
+{
+        const unsigned *counts = userdata;
+
+        return counts[0] != counts[1];
+}
+
+void resident_settles(sd_bus *bus, const char *path, uint64_t want, unsigned seconds)
+{
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        unsigned counts[2] = { 0, 0 }; /* signals seen, and when last read */
+
+        /* Watch first, then read: a refresh in between is not missed. */
+        ASSERT_OK(sd_bus_match_signal(bus, &slot, "org.gmem1", path, "org.freedesktop.DBus.Properties",
+                                      "PropertiesChanged", on_changed, &counts[0]));
+        for (;;) {
+                if (resident_total(bus, path) == want)
+                        return;
+                process_until(bus, changed_since, counts, seconds);
+                counts[1] = counts[0];
+        }
+}
+
 /* Dispatch bus messages until @done says so; a test failure after @seconds. */
 void process_until(sd_bus *bus, bool (*done)(const void *userdata), const void *userdata, unsigned seconds)
 {

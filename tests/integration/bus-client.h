@@ -41,6 +41,10 @@ unsigned count_regions(sd_bus *bus);
 void region_release(sd_bus *bus, const char *path);
 /* Bytes of the region resident on @node, from its Resident property. */
 uint64_t resident_on(sd_bus *bus, const char *path, unsigned node);
+/* Wait until the region's Resident adds up to @want bytes: regions larger
+ * than gmemd measures on its event loop (64 MiB) are measured on its
+ * refresher thread, which announces new numbers with PropertiesChanged. */
+void resident_settles(sd_bus *bus, const char *path, uint64_t want, unsigned seconds);
 char *region_property_string(sd_bus *bus, const char *path, const char *property);
 size_t region_nodes(sd_bus *bus, const char *path, uint32_t *nodes, size_t max);
 /* The first ListRegions row @match accepts: true, with its path and policy

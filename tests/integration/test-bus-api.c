@@ -325,6 +325,28 @@ static int cap(int kvm, long capability)
 
 /* KernelFeatures says what the kernel says to this process, and Version is
  * the build's. */
+/* The folio sizes gmemd saw guest_memfd use: this runs as root, so they are
+ * known; ascending powers of two from the page size up. */
+static void check_folio_sizes(sd_bus_message *reply)
+{
+        const uint64_t *sizes;
+        size_t bytes, n;
+
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'v', "at"));
+        ASSERT_OK(sd_bus_message_read_array(reply, 't', (const void **) &sizes, &bytes));
+        ASSERT_OK(sd_bus_message_exit_container(reply));
+        n = bytes / sizeof(uint64_t);
+        if (geteuid() != 0)
+                return;
+        ASSERT(n >= 1);
+        for (size_t i = 0; i < n; i++) {
+                ASSERT(sizes[i] >= (uint64_t) sysconf(_SC_PAGESIZE) && (sizes[i] & (sizes[i] - 1)) == 0);
+                ASSERT(i == 0 || sizes[i] > sizes[i - 1]);
+        }
+        printf("ok: KernelFeatures GuestMemfdFolioSizes: %zu size(s), the smallest %llu bytes\n", n,
+               (unsigned long long) sizes[0]);
+}
+
 static void test_kernel_features(sd_bus *bus)
 {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -366,6 +388,8 @@ static void test_kernel_features(sd_bus *bus)
                         ASSERT_OK(sd_bus_message_exit_container(reply));
                 } else if (streq(key, "ModuleParameters"))
                         ASSERT_OK(sd_bus_message_skip(reply, "v"));
+                else if (streq(key, "GuestMemfdFolioSizes"))
+                        check_folio_sizes(reply);
                 else {
                         bool want;
 
@@ -391,7 +415,7 @@ static void test_kernel_features(sd_bus *bus)
                 seen++;
                 ASSERT_OK(sd_bus_message_exit_container(reply));
         }
-        ASSERT(seen == 12 && release && streq(release, u.release) && got_flags == flags && modules == 1);
+        ASSERT(seen == 13 && release && streq(release, u.release) && got_flags == flags && modules == 1);
         ASSERT_OK(sd_bus_get_property_string(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "Version", &error,
                                              &version));
         ASSERT(streq(version, GMEM_VERSION));

@@ -162,9 +162,9 @@ static void test_type_errors(void)
 static void test_unknown_keys(void)
 {
         assert_rejects("{\"loglevel\": \"info\"}",
-                       "test.json: unknown key 'loglevel' (known: log_level, allowed_group, limits)");
+                       "test.json: unknown key 'loglevel' (known: log_level, allowed_group, limits, budgets)");
         assert_rejects("{\"log_level\": \"info\", \"Limits\": {}}",
-                       "test.json: unknown key 'Limits' (known: log_level, allowed_group, limits)");
+                       "test.json: unknown key 'Limits' (known: log_level, allowed_group, limits, budgets)");
         assert_rejects("{\"limits\": {\"max_bytes\": 1}}",
                        "test.json: unknown key 'limits.max_bytes' (known: max_bytes_per_user, max_regions_per_user)");
 }
@@ -244,8 +244,57 @@ static void test_load(void)
         config_done(&c);
 }
 
+static void test_budgets(void)
+{
+        struct config c;
+
+        ASSERT_OK(parse(&c, "{ \"budgets\": { \"0\": \"16G\", \"1\": \"75%\", \"3\": 1073741824, "
+                            "\"*\": \"all but 2G\" } }"));
+        ASSERT_U64_EQ(config_node_budget(&c, 0, 64 * GiB), 16 * GiB);
+        ASSERT_U64_EQ(config_node_budget(&c, 1, 64 * GiB), 48 * GiB);
+        ASSERT_U64_EQ(config_node_budget(&c, 1, 101), 75); /* 101 * 75 / 100, rounded down */
+        ASSERT_U64_EQ(config_node_budget(&c, 1, UINT64_MAX), UINT64_MAX / 100 * 75 + UINT64_MAX % 100 * 75 / 100);
+        ASSERT_U64_EQ(config_node_budget(&c, 3, 64 * GiB), GiB);
+        /* Node 2 is not named: "*", which leaves 2G, and nothing of a smaller node. */
+        ASSERT_U64_EQ(config_node_budget(&c, 2, 64 * GiB), 62 * GiB);
+        ASSERT_U64_EQ(config_node_budget(&c, 2, GiB), 0);
+        ASSERT_U64_EQ(config_node_budget(&c, 900, 8 * GiB), 6 * GiB);
+        config_done(&c);
+
+        /* Without "*" an unnamed node has no budget; "0%" and 0 are real budgets of nothing. */
+        ASSERT_OK(parse(&c, "{ \"budgets\": { \"1\": \"0%\", \"2\": 0, \"4\": \"100%\" } }"));
+        ASSERT_U64_EQ(config_node_budget(&c, 0, 64 * GiB), UINT64_MAX);
+        ASSERT_U64_EQ(config_node_budget(&c, 1, 64 * GiB), 0);
+        ASSERT_U64_EQ(config_node_budget(&c, 2, 64 * GiB), 0);
+        ASSERT_U64_EQ(config_node_budget(&c, 3, 64 * GiB), UINT64_MAX);
+        ASSERT_U64_EQ(config_node_budget(&c, 4, 64 * GiB), 64 * GiB);
+        config_done(&c);
+
+        assert_rejects("{\"budgets\": []}", "test.json: key 'budgets' must be a object, not a array");
+        assert_rejects("{\"budgets\": {\"x\": \"1G\"}}", "test.json: key 'budgets.x' is not a node; use a node "
+                       "number below 1024 or \"*\" for the others");
+        assert_rejects("{\"budgets\": {\"1024\": \"1G\"}}", "test.json: key 'budgets.1024' is not a node; use a "
+                       "node number below 1024 or \"*\" for the others");
+        assert_rejects("{\"budgets\": {\"-1\": \"1G\"}}", "test.json: key 'budgets.-1' is not a node; use a "
+                       "node number below 1024 or \"*\" for the others");
+        assert_rejects("{\"budgets\": {\"0\": \"101%\"}}", "test.json: key 'budgets.0' is '101%'; a percentage is "
+                       "0% to 100%");
+        assert_rejects("{\"budgets\": {\"0\": \"%\"}}", "test.json: key 'budgets.0' is '%'; a budget is a size "
+                       "(\"16G\"), a percentage (\"75%\") or \"all but\" a size");
+        assert_rejects("{\"budgets\": {\"0\": \"7.5%\"}}", "test.json: key 'budgets.0' is '7.5%'; a percentage is "
+                       "0% to 100%");
+        assert_rejects("{\"budgets\": {\"*\": \"all but\"}}", "test.json: key 'budgets.*' is 'all but'; a budget is "
+                       "a size (\"16G\"), a percentage (\"75%\") or \"all but\" a size");
+        assert_rejects("{\"budgets\": {\"*\": \"all but two\"}}", "test.json: key 'budgets.*' is 'all but two'; "
+                       "write \"all but\" and a size, such as \"all but 2G\"");
+        assert_rejects("{\"budgets\": {\"0\": -5}}", "test.json: key 'budgets.0' must not be negative");
+        assert_rejects("{\"budgets\": {\"0\": true}}", "test.json: key 'budgets.0' must be a byte count such as "
+                       "68719476736 or \"64G\"");
+}
+
 int main(void)
 {
+        test_budgets();
         test_valid();
         test_allowed_group();
         test_type_errors();

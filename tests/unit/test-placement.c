@@ -3,6 +3,7 @@
  * messages, the auto choice, capacity and populate checks, and shares. */
 #include <errno.h>
 
+#include "macro.h"
 #include "placement.h"
 #include "unit.h"
 
@@ -10,9 +11,16 @@
 
 /* A sparse three-node host (no node 2), sorted by node number. */
 static const struct node_state host[] = {
-        { .node = 0, .total = 16 * GiB, .free = 8 * GiB, .outstanding = 6 * GiB }, /* room 2G */
-        { .node = 1, .total = 8 * GiB, .free = 4 * GiB, .outstanding = 0 },        /* room 4G */
-        { .node = 3, .total = 4 * GiB, .free = 3 * GiB, .outstanding = 0 },        /* room 3G */
+        { .node = 0, .total = 16 * GiB, .free = 8 * GiB, .outstanding = 6 * GiB, .budget = PLACEMENT_NO_BUDGET }, /* room 2G */
+        { .node = 1, .total = 8 * GiB, .free = 4 * GiB, .outstanding = 0, .budget = PLACEMENT_NO_BUDGET },        /* room 4G */
+        { .node = 3, .total = 4 * GiB, .free = 3 * GiB, .outstanding = 0, .budget = PLACEMENT_NO_BUDGET },        /* room 3G */
+};
+
+/* The same shape with budgets: node 0 has 2G left of 8G, node 1 none set, node 3 3G left of 4G. */
+static const struct node_state budgeted[] = {
+        { .node = 0, .total = 16 * GiB, .free = 12 * GiB, .budget = 8 * GiB, .charged = 6 * GiB },
+        { .node = 1, .total = 8 * GiB, .free = 6 * GiB, .budget = PLACEMENT_NO_BUDGET },
+        { .node = 3, .total = 4 * GiB, .free = 4 * GiB, .budget = 4 * GiB, .charged = GiB },
 };
 #define N_HOST (sizeof(host) / sizeof(host[0]))
 
@@ -265,8 +273,100 @@ static void test_share(void)
         ASSERT_U64_EQ(placement_share(&p, GiB, 0), 0);
 }
 
+static int decide_cpus(enum placement_policy policy, const unsigned *cpu_nodes, size_t n_cpu_nodes, bool spill,
+                       uint64_t size, struct placement *ret)
+{
+        struct placement_request req = {
+                .policy = policy, .size = size, .cpus = "0-3", .cpu_nodes = cpu_nodes, .n_cpu_nodes = n_cpu_nodes,
+                .spill = spill,
+        };
+
+        msg[0] = '\0';
+        *ret = (struct placement) {};
+        return placement_decide(&req, budgeted, ELEMENTSOF(budgeted), ret, msg, sizeof(msg));
+}
+
+static void test_budget(void)
+{
+        struct placement p;
+
+        ASSERT_U64_EQ(placement_budget_left(&budgeted[0]), 2 * GiB);
+        ASSERT_U64_EQ(placement_budget_left(&budgeted[1]), UINT64_MAX);
+        ASSERT_EQ(decide_cpus(POLICY_BIND, NULL, 0, false, 3 * GiB, &p), -EINVAL); /* bind without nodes */
+        ASSERT_EQ(placement_decide(&(struct placement_request) { .policy = POLICY_BIND, .nodes = (unsigned[]) { 0 },
+                                                                 .n_nodes = 1, .size = 3 * GiB },
+                                   budgeted, ELEMENTSOF(budgeted), &p, msg, sizeof(msg)), -ENOSPC);
+        ASSERT_STREQ(msg, "node 0 has 2.0 GiB left of its 8.0 GiB budget; the region (3.0 GiB) needs 3.0 GiB there");
+        ASSERT_OK(placement_decide(&(struct placement_request) { .policy = POLICY_BIND, .nodes = (unsigned[]) { 0 },
+                                                                 .n_nodes = 1, .size = 2 * GiB },
+                                   budgeted, ELEMENTSOF(budgeted), &p, msg, sizeof(msg)));
+        ASSERT_STREQ(p.reason, "policy bind on node(s) 0, as asked");
+        placement_done(&p);
+        /* Interleave over 0 and 3: 2G each, node 0 has 2G left, fits exactly; 6G does not. */
+        ASSERT_OK(placement_decide(&(struct placement_request) { .policy = POLICY_INTERLEAVE,
+                                                                 .nodes = (unsigned[]) { 0, 3 }, .n_nodes = 2,
+                                                                 .size = 4 * GiB },
+                                   budgeted, ELEMENTSOF(budgeted), &p, msg, sizeof(msg)));
+        placement_done(&p);
+        /* auto without cpus: the most room within budget is node 1. */
+        ASSERT_OK(decide_cpus(POLICY_AUTO, NULL, 0, false, 3 * GiB, &p));
+        assert_placement(&p, POLICY_AUTO, POLICY_PREFERRED, (unsigned[]) { 1 }, 1);
+        ASSERT_STREQ(p.reason, "node 1 has the most room (6.0 GiB free within budget)");
+        placement_done(&p);
+}
+
+static void test_cpus(void)
+{
+        struct placement p;
+
+        /* The CPUs' node has room: bound there. */
+        ASSERT_OK(decide_cpus(POLICY_AUTO, (unsigned[]) { 0 }, 1, false, GiB, &p));
+        assert_placement(&p, POLICY_AUTO, POLICY_BIND, (unsigned[]) { 0 }, 1);
+        ASSERT_STREQ(p.reason, "cpus 0-3 run on node 0, which has room (2.0 GiB)");
+        placement_done(&p);
+        /* With spill it is only preferred: the kernel may go elsewhere. */
+        ASSERT_OK(decide_cpus(POLICY_AUTO, (unsigned[]) { 0 }, 1, true, GiB, &p));
+        assert_placement(&p, POLICY_AUTO, POLICY_PREFERRED, (unsigned[]) { 0 }, 1);
+        placement_done(&p);
+        /* No room on it, no spill: NoSpace saying what is left where. */
+        ASSERT_EQ(decide_cpus(POLICY_AUTO, (unsigned[]) { 0 }, 1, false, 3 * GiB, &p), -ENOSPC);
+        ASSERT_STREQ(msg, "the node(s) of cpus 0-3 cannot hold 3.0 GiB within budget (node 0: 2.0 GiB left of its "
+                          "8.0 GiB budget, 12.0 GiB free); option spill=true lets it spread to other nodes");
+        /* With spill: what node 0 can take, the rest on the node with most room. */
+        ASSERT_OK(decide_cpus(POLICY_AUTO, (unsigned[]) { 0 }, 1, true, 3 * GiB, &p));
+        assert_placement(&p, POLICY_AUTO, POLICY_BIND, (unsigned[]) { 0, 1 }, 2);
+        ASSERT_U64_EQ(placement_share(&p, 3 * GiB, 0), 2 * GiB);
+        ASSERT_U64_EQ(placement_share(&p, 3 * GiB, 1), GiB);
+        ASSERT_STREQ(p.reason, "cpus 0-3: their nodes lack room for 3.0 GiB, spilled over nodes 0,1 (spill=true)");
+        placement_done(&p);
+        /* CPUs on two nodes, neither holds 4G alone: spread over both, no spill needed. */
+        ASSERT_OK(decide_cpus(POLICY_AUTO, (unsigned[]) { 0, 3 }, 2, false, 4 * GiB, &p));
+        assert_placement(&p, POLICY_AUTO, POLICY_BIND, (unsigned[]) { 3, 0 }, 2);
+        ASSERT_U64_EQ(placement_share(&p, 4 * GiB, 3), 3 * GiB);
+        ASSERT_U64_EQ(placement_share(&p, 4 * GiB, 0), GiB);
+        ASSERT_STREQ(p.reason, "cpus 0-3: no one of their nodes has room for 4.0 GiB, spread over nodes 3,0");
+        placement_done(&p);
+        /* Of two nodes the one with the most room. */
+        ASSERT_OK(decide_cpus(POLICY_AUTO, (unsigned[]) { 0, 3 }, 2, false, GiB, &p));
+        assert_placement(&p, POLICY_AUTO, POLICY_BIND, (unsigned[]) { 3 }, 1);
+        placement_done(&p);
+        /* More than everything has: NoSpace even with spill. */
+        ASSERT_EQ(decide_cpus(POLICY_AUTO, (unsigned[]) { 0 }, 1, true, 14 * GiB, &p), -ENOSPC);
+        ASSERT_CONTAINS(msg, "node 1: no budget, 6.0 GiB free; node 3: 3.0 GiB left of its 4.0 GiB budget");
+        /* cpus is for auto only, and must meet option nodes. */
+        ASSERT_EQ(decide_cpus(POLICY_INTERLEAVE, (unsigned[]) { 0 }, 1, false, GiB, &p), -EINVAL);
+        ASSERT_STREQ(msg, "option 'cpus' only applies to policy 'auto', not 'interleave'");
+        ASSERT_EQ(placement_decide(&(struct placement_request) { .policy = POLICY_AUTO, .nodes = (unsigned[]) { 1 },
+                                                                 .n_nodes = 1, .size = GiB, .cpus = "0-3",
+                                                                 .cpu_nodes = (unsigned[]) { 0 }, .n_cpu_nodes = 1 },
+                                   budgeted, ELEMENTSOF(budgeted), &p, msg, sizeof(msg)), -EINVAL);
+        ASSERT_STREQ(msg, "cpus 0-3 run on none of the nodes in option 'nodes'");
+}
+
 int main(void)
 {
+        test_budget();
+        test_cpus();
         test_policy_names();
         test_default();
         test_bind();
