@@ -24,7 +24,11 @@ static const struct verb {
         bool create_options;
         int (*run)(const struct args *a);
 } verbs[] = {
-        { "status", "Show nodes, kernel features and region totals", "status", "Show the host's NUMA nodes, the kernel features gmemd sees, and region totals.",
+        { "status", "Show nodes, kernel features and region totals", "status [--watch[=SECONDS]] [--count=N]",
+          "Show the host's NUMA nodes with a bar each (held, promised, free within the node's budget),\n"
+          "the kernel features gmemd sees, and region totals. --watch shows it again every SECONDS\n"
+          "(default 2) until SIGINT or SIGTERM, or N times with --count; on a terminal each round\n"
+          "redraws the screen.",
           0, false, verb_status },
         { "list", "List regions", "list", "List the regions gmemd holds.", 0, false, verb_list },
         { "show", "Show one region's properties", "show REGION", "Show one region's properties, including its resident bytes per node.\n"
@@ -36,6 +40,12 @@ static const struct verb {
           "--persist or --hold.", 1, true, verb_create },
         { "release", "Release a region", "release REGION", "Release a region now. REGION is an id, a name or an object path.",
           1, false, verb_release },
+        { "usage", "Show what each uid holds, and what its limits leave", "usage",
+          "Show, per uid holding regions (and yours): regions, bytes, bytes charged per node, and what\n"
+          "limits.max_bytes_per_user and limits.max_regions_per_user leave ('-': no limit).", 0, false, verb_usage },
+        { "metrics", "Print gmemd's accounting in the Prometheus text format", "metrics",
+          "Print per-node and per-uid gauges in the Prometheus text exposition format, for\n"
+          "node_exporter's textfile collector (see gmemctl(1)).", 0, false, verb_metrics },
 };
 
 static const char create_options_help[] =
@@ -47,6 +57,10 @@ static const char create_options_help[] =
         "     --persist            Keep the region in gmemd after gmemctl exits\n"
         "     --hold               Keep gmemctl (and the region) until SIGINT or SIGTERM\n"
         "     --numa-page-tables   Enable KVM_CAP_NUMA_AWARE_PAGE_TABLES on the scratch VM\n";
+
+static const char status_options_help[] =
+        "     --watch[=SECONDS]    Show it again every SECONDS (default 2), until SIGINT/SIGTERM\n"
+        "     --count=N            With --watch: stop after N rounds\n";
 
 static const char global_options_help[] =
         "  -h --help               Show this help, or a command's help\n"
@@ -83,7 +97,10 @@ static void verb_help(const struct verb *v)
         printf("Usage: gmemctl [OPTIONS...] %s\n\n%s\n\n", v->synopsis, v->help);
         if (v->create_options)
                 printf("Options:\n%s", create_options_help);
-        printf("%sGlobal options:\n%s\nSee gmemctl(1).\n", v->create_options ? "\n" : "", global_options_help);
+        if (v->run == verb_status)
+                printf("Options:\n%s", status_options_help);
+        printf("%sGlobal options:\n%s\nSee gmemctl(1).\n", v->create_options || v->run == verb_status ? "\n" : "",
+               global_options_help);
 }
 
 static const struct verb *find_verb(const char *name)
@@ -111,6 +128,7 @@ static int usage_error(const char *verb, const char *format, ...)
 /* Remember a create-only option so that it can be refused for other verbs. */
 struct parse_state {
         const char *create_option;
+        const char *status_option;
         bool help;
         bool version;
 };
@@ -164,9 +182,31 @@ static int parse_create_option(int c, const char *value, struct args *a, struct 
         return 1; /* not a create option */
 }
 
+/* --watch[=SECONDS] (0.1 to 86400, default 2) and --count=N (1 or more). */
+static int parse_status_option(bool watch, const char *value, struct args *a, struct parse_state *s)
+{
+        char *end = NULL;
+        unsigned count;
+        double seconds;
+
+        s->status_option = watch ? "--watch" : "--count";
+        if (!watch) {
+                if (parse_uint(value, &count) < 0 || count == 0)
+                        return usage_error("status ", "invalid --count '%s': give a number of rounds, 1 or more", value);
+                a->watch_count = count;
+                return 0;
+        }
+        seconds = value ? strtod(value, &end) : 2.0;
+        if (value && (!*value || *end || !(seconds >= 0.1 && seconds <= 86400.0)))
+                return usage_error("status ", "invalid --watch interval '%s': give seconds from 0.1 to 86400, "
+                                   "such as 2 or 0.5", value);
+        a->watch_usec = (uint64_t) (seconds * 1e6);
+        return 0;
+}
+
 static int parse_options(int argc, char *argv[], struct args *a, struct parse_state *s)
 {
-        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_LEGEND, ARG_BUS };
+        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_LEGEND, ARG_BUS, ARG_WATCH, ARG_COUNT };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -181,6 +221,8 @@ static int parse_options(int argc, char *argv[], struct args *a, struct parse_st
                 { "persist", no_argument, NULL, 'k' },
                 { "hold", no_argument, NULL, 'H' },
                 { "numa-page-tables", no_argument, NULL, 'T' },
+                { "watch", optional_argument, NULL, ARG_WATCH },
+                { "count", required_argument, NULL, ARG_COUNT },
                 {}
         };
         int c, r;
@@ -204,6 +246,12 @@ static int parse_options(int argc, char *argv[], struct args *a, struct parse_st
                         if (!*optarg)
                                 return usage_error(NULL, "--bus needs system, session or a D-Bus address");
                         a->bus = optarg;
+                        break;
+                case ARG_WATCH:
+                case ARG_COUNT:
+                        r = parse_status_option(c == ARG_WATCH, optarg, a, s);
+                        if (r < 0)
+                                return r;
                         break;
                 case ':':
                         return usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
@@ -232,6 +280,10 @@ static int parse_operands(const struct verb *v, int n, char **operands, struct a
         snprintf(hint, sizeof(hint), "%s ", v->name);
         if (s->create_option && !v->create_options)
                 return usage_error(hint, "%s is an option of create, not of %s", s->create_option, v->name);
+        if (s->status_option && v->run != verb_status)
+                return usage_error(hint, "%s is an option of status, not of %s", s->status_option, v->name);
+        if (a->watch_count && !a->watch_usec)
+                return usage_error(hint, "--count needs --watch");
         if ((unsigned) n < v->n_args)
                 return usage_error(hint, "missing operand: %.*s", synopsis_length(v), v->synopsis);
         if ((unsigned) n > v->n_args)
@@ -275,12 +327,14 @@ static int run(int argc, char *argv[])
                 if (s.help)
                         help();
                 else
-                        r = usage_error(NULL, "missing command (status, list, show, create or release)");
+                        r = usage_error(NULL, "missing command (status, list, show, create, release, usage or "
+                                        "metrics)");
                 goto out;
         }
         v = find_verb(argv[optind]);
         if (!v) {
-                r = usage_error(NULL, "unknown command '%s' (status, list, show, create or release)", argv[optind]);
+                r = usage_error(NULL, "unknown command '%s' (status, list, show, create, release, usage or "
+                                "metrics)", argv[optind]);
                 goto out;
         }
         if (s.help) {

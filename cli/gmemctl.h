@@ -33,6 +33,9 @@ struct args {
         bool hold;
         /* show, release */
         const char *region;
+        /* status --watch[=SECONDS] [--count=N]: 0 = once */
+        uint64_t watch_usec;
+        unsigned watch_count;
 };
 
 int verb_status(const struct args *a);
@@ -40,6 +43,8 @@ int verb_list(const struct args *a);
 int verb_show(const struct args *a);
 int verb_create(const struct args *a);
 int verb_release(const struct args *a);
+int verb_usage(const struct args *a);
+int verb_metrics(const struct args *a);
 
 /* --- errors: log.h prints "gmemctl: ..." to stderr ------------------------- */
 /* The daemon's message and error name when @error is set, else @what and r. */
@@ -78,6 +83,11 @@ struct region_props {
 };
 void region_props_done(struct region_props *p);
 int region_props_get(sd_bus *bus, const char *path, struct region_props *ret);
+
+/* Call a Manager method without arguments; its answer as JSON (bus_read_json). */
+int manager_call_json(sd_bus *bus, const char *method, json_object **ret);
+/* A numeric fact (GetNodeFacts key) of one [node, {facts}] entry; 0 when absent. */
+uint64_t node_fact(json_object *node_entry, const char *key);
 
 /* Read the next complete value of any type from @m as JSON: dicts with
  * basic keys become objects, other arrays and structs become arrays. */

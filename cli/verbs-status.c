@@ -5,7 +5,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "gmemctl.h"
 #include "util.h"
@@ -16,6 +19,7 @@ struct status {
         gmem_node_info *nodes;
         size_t n_nodes;
         json_object *features;
+        json_object *facts; /* GetNodeFacts */
         size_t n_regions;
         uint64_t region_bytes;
         uint32_t restored;
@@ -26,6 +30,7 @@ static void status_done(struct status *s)
         free(s->version);
         free(s->nodes);
         json_object_put(s->features);
+        json_object_put(s->facts);
 }
 
 static int get_kernel_features(sd_bus *bus, json_object **ret)
@@ -88,6 +93,53 @@ static void print_feature_value(const char *key, json_object *v)
         }
 }
 
+#define BAR_WIDTH 40
+
+/* The facts of @node, or NULL. */
+static json_object *facts_of(const struct status *s, uint32_t node)
+{
+        for (size_t i = 0; i < json_object_array_length(s->facts); i++) {
+                json_object *entry = json_object_array_get_idx(s->facts, i);
+
+                if (json_object_get_uint64(json_object_array_get_idx(entry, 0)) == node)
+                        return entry;
+        }
+        return NULL;
+}
+
+/* Columns of the bar for @bytes of @total, rounded up so that anything shows. */
+static size_t bar_cells(uint64_t bytes, uint64_t total)
+{
+        if (total == 0 || bytes == 0)
+                return 0;
+        return (size_t) MIN((uint64_t) BAR_WIDTH, ((__uint128_t) bytes * BAR_WIDTH + total - 1) / total);
+}
+
+/* node 0 [###===------        |      ] held 2.0 GiB, promised 3.0 GiB of a 8.0 GiB budget, 10.0 GiB free
+ * '#' held, '=' promised but not held yet, '-' free within the budget, '|' where the budget ends. */
+static void print_node_bar(json_object *entry)
+{
+        uint64_t total = node_fact(entry, "Total"), held = node_fact(entry, "Held");
+        uint64_t promised = MAX(node_fact(entry, "Promised"), held), free_bytes = node_fact(entry, "Free");
+        uint64_t budget = node_fact(entry, "Budget");
+        size_t n_held = bar_cells(held, total), n_promised = bar_cells(promised, total);
+        size_t n_budget = budget == UINT64_MAX ? BAR_WIDTH : bar_cells(budget, total);
+        size_t n_free = MIN((size_t) BAR_WIDTH, n_promised + bar_cells(free_bytes, total));
+        char b1[FORMAT_BYTES_MAX], b2[FORMAT_BYTES_MAX], b3[FORMAT_BYTES_MAX], b4[FORMAT_BYTES_MAX];
+        char bar[BAR_WIDTH + 1];
+
+        for (size_t i = 0; i < BAR_WIDTH; i++)
+                bar[i] = i < n_held ? '#' : i < n_promised ? '=' : i < MIN(n_free, n_budget) ? '-' : ' ';
+        if (budget != UINT64_MAX && n_budget < BAR_WIDTH)
+                bar[n_budget] = '|';
+        bar[BAR_WIDTH] = '\0';
+        printf("node %-3" PRIu64 " [%s] held %s, promised %s", json_object_get_uint64(json_object_array_get_idx(entry, 0)),
+               bar, format_bytes(b1, sizeof(b1), held), format_bytes(b2, sizeof(b2), promised));
+        if (budget != UINT64_MAX)
+                printf(" of a %s budget", format_bytes(b3, sizeof(b3), budget));
+        printf(", %s free\n", format_bytes(b4, sizeof(b4), free_bytes));
+}
+
 static int print_status_human(const struct args *a, const struct status *s)
 {
         static const char *const headers[] = { "NODE", "TOTAL", "FREE", "HELD" };
@@ -108,6 +160,15 @@ static int print_status_human(const struct args *a, const struct status *s)
                 r = table_print(t, a->legend);
         if (r < 0)
                 return log_oom();
+        putchar('\n');
+        for (size_t i = 0; i < s->n_nodes; i++) {
+                json_object *entry = facts_of(s, s->nodes[i].node);
+
+                if (entry)
+                        print_node_bar(entry);
+        }
+        if (a->legend)
+                printf("('#' held, '=' promised, '-' free within the budget, '|' the budget's end)\n");
 
         printf("\nKernel features:\n");
         json_object_object_foreach(s->features, key0, value0)
@@ -123,6 +184,25 @@ static int print_status_human(const struct args *a, const struct status *s)
         return 0;
 }
 
+/* promised, budget and budget_left (null: no budget), cpus and distances of a node. */
+static int add_facts_json(json_object *e, json_object *entry)
+{
+        json_object *facts = json_object_array_get_idx(entry, 1), *v;
+        uint64_t budget = node_fact(entry, "Budget"), left = node_fact(entry, "BudgetLeft");
+
+        if (!entry)
+                return 0;
+        if (json_add(e, "promised", json_object_new_uint64(node_fact(entry, "Promised"))) < 0 ||
+            json_object_object_add(e, "budget", budget == UINT64_MAX ? NULL : json_object_new_uint64(budget)) < 0 ||
+            json_object_object_add(e, "budget_left", left == UINT64_MAX ? NULL : json_object_new_uint64(left)) < 0)
+                return -ENOMEM;
+        if (json_object_object_get_ex(facts, "CPUs", &v) && json_add(e, "cpus", json_object_get(v)) < 0)
+                return -ENOMEM;
+        if (json_object_object_get_ex(facts, "Distances", &v) && json_add(e, "distances", json_object_get(v)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 static json_object *nodes_to_json(const struct status *s)
 {
         _cleanup_(json_object_putp) json_object *array = json_object_new_array();
@@ -134,6 +214,7 @@ static json_object *nodes_to_json(const struct status *s)
                     json_add(e, "total", json_object_new_uint64(s->nodes[i].total)) < 0 ||
                     json_add(e, "free", json_object_new_uint64(s->nodes[i].free)) < 0 ||
                     json_add(e, "held", json_object_new_uint64(s->nodes[i].held)) < 0 ||
+                    add_facts_json(e, facts_of(s, s->nodes[i].node)) < 0 ||
                     json_object_array_add(array, e) < 0)
                         return NULL;
                 e = NULL; /* the array owns it now */
@@ -193,12 +274,15 @@ static int read_status_bus(const struct args *a, struct status *s)
         r = get_kernel_features(bus, &s->features);
         if (r < 0)
                 return r;
+        r = manager_call_json(bus, "GetNodeFacts", &s->facts);
+        if (r < 0)
+                return r;
         r = sd_bus_get_property_trivial(bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
                                         "RestoredRegions", &error, 'u', &s->restored);
         return r < 0 ? log_bus_error(&error, r, "reading RestoredRegions failed") : 0;
 }
 
-int verb_status(const struct args *a)
+static int status_once(const struct args *a)
 {
         _cleanup_(status_done) struct status s = {};
         int r;
@@ -209,6 +293,39 @@ int verb_status(const struct args *a)
         if (r < 0)
                 return r;
         return a->json ? print_status_json(&s) : print_status_human(a, &s);
+}
+
+/* --watch: again every interval until SIGINT/SIGTERM (or --count times). On a
+ * terminal each round redraws the screen; otherwise the rounds follow each
+ * other, separated by a blank line (one JSON document a line with --json). */
+int verb_status(const struct args *a)
+{
+        bool tty = isatty(STDOUT_FILENO);
+        struct timespec interval = { .tv_sec = (time_t) (a->watch_usec / 1000000),
+                                     .tv_nsec = (long) (a->watch_usec % 1000000) * 1000 };
+        sigset_t mask;
+        int r;
+
+        if (!a->watch_usec)
+                return status_once(a);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        for (unsigned round = 1;; round++) {
+                if (tty && !a->json)
+                        fputs("\033[H\033[2J", stdout); /* home, clear the screen */
+                else if (round > 1 && !a->json)
+                        putchar('\n');
+                r = status_once(a);
+                if (r < 0)
+                        return r;
+                fflush(stdout);
+                if (a->watch_count && round >= a->watch_count)
+                        return 0;
+                if (sigtimedwait(&mask, NULL, &interval) >= 0)
+                        return 0; /* SIGINT or SIGTERM: a clean end */
+        }
 }
 
 static int print_list_json(const gmem_region_info *regions, size_t n)

@@ -131,7 +131,7 @@ created=$("$GMEMCTL" --json create 2M --private --populate --name priv --persist
 keys() { jq -c "$1" <<<"$2"; }
 status=$("$GMEMCTL" --json status)
 [ "$(keys '[keys_unsorted[]] | sort' "$status")" = '["kernel_features","nodes","region_bytes","regions","restored_regions","version"]' ] &&
-        [ "$(keys '.nodes[0] | keys | sort' "$status")" = '["free","held","node","total"]' ] &&
+        [ "$(keys '.nodes[0] | keys | sort' "$status")" = '["budget","budget_left","cpus","distances","free","held","node","promised","total"]' ] &&
         [ "$(keys '[.version, .regions, .region_bytes, .restored_regions, .kernel_features.GuestMemfdFlags] | map(type)' "$status")" = \
           '["string","number","number","number","number"]' ] && ok "status JSON keys" || bad "status JSON: $status"
 created=$("$GMEMCTL" --json create 4M --name keys --policy bind --nodes 0 --populate --persist)
@@ -193,6 +193,53 @@ kill -TERM "$hold_pid"
 rc=0
 wait "$hold_pid" || rc=$?
 [ "$rc" = 0 ] && [ "$(regions)" = 0 ] && ok "--hold: SIGTERM releases, exit 0" || bad "--hold exit $rc, $(regions) regions"
+
+# status: a bar per node; --watch repeats it (plain, not a terminal here).
+"$GMEMCTL" create 8M --name bar --policy bind --nodes 0 --populate --persist >/dev/null
+"$GMEMCTL" status | grep -q '^node 0 *\[#[#=-]* *\] held 8.0 MiB, promised 8.0 MiB, .* free$' &&
+        ok "status: node 0's bar" || bad "status bar: $("$GMEMCTL" status | grep '^node')"
+status=$("$GMEMCTL" --json status)
+[ "$(jq '.nodes[0].promised' <<<"$status")" = 8388608 ] && [ "$(jq '.nodes[0].budget' <<<"$status")" = null ] &&
+        [ "$(jq -c '.nodes[0].distances[0]' <<<"$status")" = '[0,10]' ] && ok "status JSON: promised, no budget, distances" ||
+        bad "status JSON facts: $status"
+[ "$("$GMEMCTL" status --watch=0.1 --count=3 | grep -c '^Kernel features:')" = 3 ] &&
+        [ "$("$GMEMCTL" --json status --watch=0.1 --count=2 | jq -s 'length')" = 2 ] &&
+        ok "status --watch --count: 3 rounds, and 2 JSON lines" || bad "status --watch"
+expect_error 2 "invalid --watch interval 'soon'" -- "$GMEMCTL" status --watch=soon
+expect_error 2 "invalid --watch interval '0'" -- "$GMEMCTL" status --watch=0
+expect_error 2 "--count needs --watch" -- "$GMEMCTL" status --count=2
+expect_error 2 "--watch is an option of status, not of list" -- "$GMEMCTL" list --watch
+coproc WATCH { exec "$GMEMCTL" status --watch=30 2>&1; }
+watch_pid=$WATCH_PID
+while read -r -t 60 line <&"${WATCH[0]}"; do
+        case $line in Regions:*) break ;; esac
+done
+kill -TERM "$watch_pid"
+rc=0
+wait "$watch_pid" || rc=$?
+[ "$rc" = 0 ] && ok "status --watch: SIGTERM ends it, exit 0" || bad "status --watch exit $rc"
+
+# usage: per uid, as a table and JSON.
+usage=$("$GMEMCTL" --json usage)
+[ "$(jq -c --argjson uid "$(id -u)" '.users[] | select(.uid == $uid) | [.regions, .bytes, .bytes_per_node["0"], .bytes_left, .regions_left]' <<<"$usage")" = \
+  '[1,8388608,8388608,null,null]' ] && ok "usage --json: $usage" || bad "usage --json: $usage"
+"$GMEMCTL" usage | grep -q '^0 (root) *1 *8.0 MiB *0:8.0 MiB *- *-$' && ok "usage table" ||
+        bad "usage table: $("$GMEMCTL" usage)"
+
+# metrics: the Prometheus text format, read strictly; the figures are gmemd's.
+metrics=$("$GMEMCTL" metrics)
+checker=$(dirname "$0")/check-prometheus.awk
+awk -f "$checker" <<<"$metrics" && ok "metrics: valid Prometheus text format" || bad "metrics format: $metrics"
+grep -qx 'gmem_regions 1' <<<"$metrics" && grep -qx "gmem_user_bytes{uid=\"$(id -u)\"} 8388608" <<<"$metrics" &&
+        grep -qx 'gmem_node_promised_bytes{node="0"} 8388608' <<<"$metrics" &&
+        ! grep -q '^gmem_node_budget_bytes{' <<<"$metrics" && ok "metrics: regions, bytes per uid, promised per node" ||
+        bad "metrics values: $metrics"
+# The checker is strict: it refuses what a textfile collector would refuse.
+for broken in 'gmem_x 1' $'# TYPE gmem_x gauge\ngmem_x{node="0} 1' $'# TYPE gmem_x gauge\ngmem_x 1\ngmem_x 1' \
+              $'# TYPE gmem_x gauge\ngmem_x 1.2.3'; do
+        awk -f "$checker" <<<"$broken" 2>/dev/null && bad "checker accepts: $broken" || ok "checker refuses: ${broken//$'\n'/|}"
+done
+"$GMEMCTL" release bar >/dev/null
 
 kill -0 "${GMEMD_PID:?}" && ok "gmemd still running" || bad "gmemd died"
 echo "$passes passed, $fails failed"
