@@ -62,10 +62,25 @@ static void bitmask_freep(struct bitmask **b)
                 numa_bitmask_free(*b);
 }
 
+static int mbind_nodes(void *addr, size_t length, int mode, const unsigned *nodes, size_t n)
+{
+        _cleanup_(bitmask_freep) struct bitmask *mask = numa_allocate_nodemask();
+
+        if (!mask)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                numa_bitmask_setbit(mask, nodes[i]);
+        /* MPOL_MF_STRICT | MPOL_MF_MOVE would try to migrate, which guest_memfd
+         * folios never do; the policy applies to what is allocated from now on. */
+        if (mbind(addr, length, mode, mask->maskp, mask->size + 1, 0) < 0)
+                return negative_errno();
+        return 0;
+}
+
 int node_apply_placement(void *addr, size_t length, const struct placement *p)
 {
-        _cleanup_(bitmask_freep) struct bitmask *mask = NULL;
-        int mode;
+        size_t offset = 0;
+        int mode, r;
 
         switch (p->applied) {
         case POLICY_DEFAULT:
@@ -82,16 +97,17 @@ int node_apply_placement(void *addr, size_t length, const struct placement *p)
         default:
                 return -EINVAL;
         }
+        if (!p->shares)
+                return mbind_nodes(addr, length, mode, p->nodes, p->n_nodes);
+        /* A spread placement: each node bound to its own range, its share. */
+        for (size_t i = 0; i < p->n_nodes && offset < length; i++) {
+                size_t part = (size_t) MIN((uint64_t) (length - offset), p->shares[i]);
 
-        mask = numa_allocate_nodemask();
-        if (!mask)
-                return -ENOMEM;
-        for (size_t i = 0; i < p->n_nodes; i++)
-                numa_bitmask_setbit(mask, p->nodes[i]);
-        /* MPOL_MF_STRICT | MPOL_MF_MOVE would try to migrate, which guest_memfd
-         * folios never do; the policy applies to what is allocated from now on. */
-        if (mbind(addr, length, mode, mask->maskp, mask->size + 1, 0) < 0)
-                return negative_errno();
+                r = mbind_nodes((char *) addr + offset, part, mode, &p->nodes[i], 1);
+                if (r < 0)
+                        return r;
+                offset += part;
+        }
         return 0;
 }
 

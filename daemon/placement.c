@@ -171,6 +171,7 @@ static int spread(const struct placement_request *req, const struct node_state *
         for (int pass = 0; pass < (spill ? 2 : 1) && left > 0; pass++)
                 for (;;) {
                         const struct node_state *best = NULL;
+                        uint64_t take;
 
                         for (size_t i = 0; i < n_hosts; i++)
                                 if (!used[i] && auto_candidate(req, hosts[i].node) == (pass == 0) &&
@@ -179,9 +180,15 @@ static int spread(const struct placement_request *req, const struct node_state *
                         if (!best || left == 0)
                                 break;
                         used[best - hosts] = true;
+                        take = MIN(headroom(best, req->populate), left);
+                        /* Each share is a range of its own (node_apply_placement()). */
+                        if (take < left)
+                                take -= take % PLACEMENT_SHARE_ALIGN;
+                        if (take == 0)
+                                continue;
                         p->nodes[p->n_nodes] = best->node;
-                        p->shares[p->n_nodes] = MIN(headroom(best, req->populate), left);
-                        left -= p->shares[p->n_nodes++];
+                        p->shares[p->n_nodes++] = take;
+                        left -= take;
                 }
         free(used);
         return left > 0 ? -ENOSPC : 0;

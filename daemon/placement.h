@@ -33,6 +33,8 @@ struct node_state {
 
 #define PLACEMENT_NO_BUDGET UINT64_MAX
 #define PLACEMENT_REASON_MAX 256
+/* Shares of a spread placement are multiples of this (but the last). */
+#define PLACEMENT_SHARE_ALIGN (2ULL << 20)
 
 struct placement_request {
         enum placement_policy policy;
@@ -55,7 +57,8 @@ struct placement {
         enum placement_policy applied;
         unsigned *nodes;
         size_t n_nodes;
-        uint64_t *shares; /* bytes planned per node (same order), or NULL: size / n_nodes each */
+        uint64_t *shares; /* bytes planned per node (same order), or NULL: size / n_nodes each; when
+                           * set, node i takes the range after those of nodes 0 .. i-1 */
         char reason[PLACEMENT_REASON_MAX]; /* why these nodes, for a person */
 };
 
