@@ -52,12 +52,9 @@ struct region *manager_find_region(struct manager *m, uint64_t id)
 
 struct region *manager_find_region_by_file(struct manager *m, const struct stat *st)
 {
-        LIST_FOREACH(region, m->regions) {
-                struct stat other;
-
-                if (fstat(region->fd, &other) >= 0 && other.st_dev == st->st_dev && other.st_ino == st->st_ino)
+        LIST_FOREACH(region, m->regions)
+                if (region->dev == st->st_dev && region->ino == st->st_ino)
                         return region;
-        }
         return NULL;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -25,6 +26,7 @@ int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared
         _cleanup_close_ int owned_fd = fd;
         _cleanup_(placement_done) struct placement owned = TAKE_STRUCT(*placement);
         _cleanup_(region_freep) struct region *region = NULL;
+        struct stat st;
         void *map;
         int r;
 
@@ -44,6 +46,10 @@ int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared
         if (r < 0)
                 return r;
 
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        region->dev = st.st_dev;
+        region->ino = st.st_ino;
         region->id = id;
         region->shared = shared;
         region->placement = TAKE_STRUCT(owned);

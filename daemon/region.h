@@ -27,6 +27,8 @@ struct region {
         pid_t owner_pid;
 
         int fd;    /* the daemon's reference to the guest_memfd */
+        dev_t dev; /* ...and its file, to find it by file without a syscall a region */
+        ino_t ino;
         void *map; /* MAP_SHARED mapping of the whole fd, where mbind() applies */
 
         /* Not persistent: the owner's bus connection, which it dies with

@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* bench-scale: latency of GetNodes, GetUsage, ListRegions and an `auto`
+ * CreateRegion with 1, 100 and 1000 regions holding 1 to 16 GiB, against the
+ * bus floor (a Properties.Get of Version) measured in the same rounds. The
+ * target: flat in bytes held, p99 < 1 ms at 1000 regions above the floor. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <systemd/sd-bus.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "gmem.h"
+#include "macro.h"
+#include "util.h"
+
+#define TARGET_P99_US 1000.0
+#define MAX_HELD 4
+
+enum op { OP_FLOOR, OP_GET_NODES, OP_GET_USAGE, OP_LIST, OP_CREATE_AUTO, _OP_MAX };
+
+static const char *const op_names[_OP_MAX] = {
+        [OP_FLOOR] = "floor (Get Version)",
+        [OP_GET_NODES] = "GetNodes",
+        [OP_GET_USAGE] = "GetUsage",
+        [OP_LIST] = "ListRegions",
+        [OP_CREATE_AUTO] = "CreateRegion auto 2M",
+};
+
+struct config {
+        unsigned iterations;
+        unsigned counts[3];
+        size_t n_counts;
+        uint64_t held[MAX_HELD];
+        size_t n_held;
+};
+
+struct scale {
+        gmem_client *client;
+        sd_bus *bus; /* for what libgmem does not call: the floor and GetUsage */
+        gmem_options *auto_options;
+        int vm;
+        gmem_region **regions;
+        void **maps;
+        size_t n;
+        uint64_t size;      /* of each region */
+        uint64_t populated; /* bytes of each region populated so far */
+};
+
+static int floor_call(struct scale *s)
+{
+        _cleanup_free_ char *version = NULL;
+
+        return sd_bus_get_property_string(s->bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "Version", NULL,
+                                          &version);
+}
+
+static int get_nodes(struct scale *s)
+{
+        _cleanup_free_ gmem_node_info *nodes = NULL;
+        size_t n;
+
+        return gmem_client_get_nodes(s->client, &nodes, &n);
+}
+
+static int get_usage(struct scale *s)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+
+        return sd_bus_call_method(s->bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "GetUsage", NULL, &reply,
+                                  "");
+}
+
+static int list_regions(struct scale *s)
+{
+        gmem_region_info *infos = NULL;
+        size_t n = 0;
+        int r = gmem_client_list_regions(s->client, &infos, &n);
+
+        gmem_region_info_free(infos, n);
+        return r;
+}
+
+/* The create alone is timed; its release after is not. */
+static int create_auto(struct scale *s, uint64_t *ns)
+{
+        gmem_region *region = NULL;
+        uint64_t t0 = bench_now_ns();
+        int r = gmem_region_create(s->client, s->vm, 2 * MIB, s->auto_options, &region);
+
+        *ns = bench_now_ns() - t0;
+        if (r < 0)
+                return r;
+        r = gmem_region_release(region);
+        gmem_region_unref(region);
+        return r;
+}
+
+static int one_round(struct scale *s, struct bench_samples *samples)
+{
+        int (*calls[])(struct scale *) = {
+                [OP_FLOOR] = floor_call, [OP_GET_NODES] = get_nodes, [OP_GET_USAGE] = get_usage,
+                [OP_LIST] = list_regions,
+        };
+        uint64_t ns;
+        int r;
+
+        for (unsigned op = 0; op < OP_CREATE_AUTO; op++) {
+                uint64_t t0 = bench_now_ns();
+
+                r = calls[op](s);
+                if (r < 0)
+                        return r;
+                bench_samples_add(&samples[op], bench_now_ns() - t0);
+        }
+        r = create_auto(s, &ns);
+        if (r >= 0)
+                bench_samples_add(&samples[OP_CREATE_AUTO], ns);
+        return r;
+}
+
+/* @n regions of @size bytes each, default policy, mapped here to populate them. */
+static int scale_create(struct scale *s, size_t n, uint64_t size)
+{
+        s->regions = calloc(n, sizeof(*s->regions));
+        s->maps = calloc(n, sizeof(*s->maps));
+        if (!s->regions || !s->maps)
+                return -ENOMEM;
+        s->size = size;
+        s->populated = 0;
+        for (s->n = 0; s->n < n; s->n++) {
+                int r = gmem_region_create(s->client, s->vm, size, NULL, &s->regions[s->n]);
+
+                if (r < 0)
+                        return r;
+                s->maps[s->n] = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                                     gmem_region_get_fd(s->regions[s->n]), 0);
+                if (s->maps[s->n] == MAP_FAILED) {
+                        r = negative_errno();
+                        gmem_region_release(s->regions[s->n]);
+                        gmem_region_unref(s->regions[s->n]);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+static void scale_destroy(struct scale *s)
+{
+        for (size_t i = 0; i < s->n; i++) {
+                munmap(s->maps[i], s->size);
+                gmem_region_release(s->regions[i]);
+                gmem_region_unref(s->regions[i]);
+        }
+        free(s->regions);
+        free(s->maps);
+        s->regions = NULL;
+        s->maps = NULL;
+        s->n = 0;
+}
+
+/* Fill each region up to @per_region bytes, as a guest would (gmemd is not
+ * told: its refresher finds out), then wait until GetNodes shows it. */
+static int scale_populate(struct scale *s, uint64_t per_region, uint64_t *ret_held)
+{
+        uint64_t want = per_region * s->n, t0 = bench_now_ns();
+
+        for (size_t i = 0; i < s->n && per_region > s->populated; i++)
+                if (madvise((char *) s->maps[i] + s->populated, per_region - s->populated, MADV_POPULATE_WRITE) < 0)
+                        return negative_errno();
+        s->populated = MAX(s->populated, per_region);
+        for (;;) {
+                _cleanup_free_ gmem_node_info *nodes = NULL;
+                uint64_t held = 0;
+                size_t n;
+                int r = gmem_client_get_nodes(s->client, &nodes, &n);
+
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < n; i++)
+                        held += nodes[i].held;
+                if (held >= want) {
+                        *ret_held = held;
+                        return 0;
+                }
+                if (bench_now_ns() - t0 > 120ULL * 1000000000ULL) {
+                        fprintf(stderr, "bench-scale: gmemd shows %" PRIu64 " of %" PRIu64 " bytes after 120 s\n",
+                                held, want);
+                        return -ETIMEDOUT;
+                }
+                usleep(20000); /* a benchmark waiting for the refresher, not a test */
+        }
+}
+
+static int measure(struct scale *s, const struct config *cfg, uint64_t held)
+{
+        struct bench_samples samples[_OP_MAX] = {};
+        struct bench_stats st[_OP_MAX];
+        char held_buf[FORMAT_BYTES_MAX];
+        int r = 0;
+
+        for (unsigned op = 0; op < _OP_MAX && r >= 0; op++)
+                r = bench_samples_init(&samples[op], op_names[op], cfg->iterations);
+        for (unsigned i = 0; r >= 0 && i < 10; i++) /* warm-up */
+                r = one_round(s, (struct bench_samples[_OP_MAX]) {});
+        for (unsigned op = 0; op < _OP_MAX && r >= 0; op++)
+                samples[op].n = 0;
+        for (unsigned i = 0; r >= 0 && i < cfg->iterations; i++)
+                r = one_round(s, samples);
+        for (unsigned op = 0; op < _OP_MAX && r >= 0; op++)
+                r = bench_samples_stats(&samples[op], &st[op]);
+        if (r >= 0) {
+                printf("| %5zu | %9s |", s->n, format_bytes(held_buf, sizeof(held_buf), held));
+                for (unsigned op = 0; op < _OP_MAX; op++)
+                        printf(" %6.0f / %6.0f |", st[op].p50_us, st[op].p99_us);
+                for (unsigned op = OP_GET_NODES; op < _OP_MAX; op++)
+                        printf(" %6.0f |", st[op].p99_us - st[OP_FLOOR].p99_us);
+                putchar('\n');
+                fflush(stdout);
+        }
+        for (unsigned op = 0; op < _OP_MAX; op++)
+                bench_samples_done(&samples[op]);
+        return r;
+}
+
+/* All held sizes for @n regions: each region gets the largest held / n. */
+static int run_count(struct scale *s, const struct config *cfg, size_t n)
+{
+        uint64_t largest = cfg->held[cfg->n_held - 1], page = (uint64_t) sysconf(_SC_PAGESIZE);
+        uint64_t size = (largest / n) / page * page, held = 0;
+        int r;
+
+        r = scale_create(s, n, size);
+        for (size_t h = 0; r >= 0 && h < cfg->n_held; h++) {
+                uint64_t per_region = (cfg->held[h] / n) / page * page;
+
+                if (bench_mem_free() < per_region * n - s->populated * n + 2 * GIB) {
+                        printf("| %5zu | %9s | skipped: less than that and 2 GiB free |\n", n, "-");
+                        break;
+                }
+                r = scale_populate(s, per_region, &held);
+                if (r >= 0)
+                        r = measure(s, cfg, held);
+        }
+        scale_destroy(s);
+        return r;
+}
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "Usage: bench-scale [-n ITERATIONS] [--regions LIST] [--held LIST]\n"
+                "Times GetNodes, GetUsage, ListRegions and an auto CreateRegion of 2 MiB through gmemd\n"
+                "(private bus) with 1, 100 and 1000 regions holding 1, 4 and 16 GiB, against a\n"
+                "Properties.Get round trip in the same rounds. Run as root; needs the held memory free.\n"
+                "  -n, --iterations N  measured rounds per row (default 300)\n"
+                "      --regions LIST  region counts, e.g. 1,100,1000 (default)\n"
+                "      --held LIST     bytes held, ascending, e.g. 1G,4G,16G (default)\n");
+}
+
+static int parse_list(const char *s, uint64_t *out, size_t max, size_t *n, bool sizes)
+{
+        _cleanup_free_ char *copy = strdup(s);
+        char *save = NULL;
+
+        *n = 0;
+        if (!copy)
+                return -ENOMEM;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                unsigned u;
+
+                if (*n == max)
+                        return -EINVAL;
+                if (sizes ? parse_size(tok, &out[*n]) < 0 : parse_uint(tok, &u) < 0 || u == 0)
+                        return -EINVAL;
+                if (!sizes)
+                        out[*n] = u;
+                if (*n > 0 && out[*n] <= out[*n - 1])
+                        return -EINVAL;
+                (*n)++;
+        }
+        return *n ? 0 : -EINVAL;
+}
+
+static int parse_args(int argc, char **argv, struct config *cfg)
+{
+        static const struct option longopts[] = {
+                { "iterations", required_argument, NULL, 'n' },
+                { "regions", required_argument, NULL, 'R' },
+                { "held", required_argument, NULL, 'H' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        uint64_t counts[3];
+        int c;
+
+        while ((c = getopt_long(argc, argv, "n:h", longopts, NULL)) >= 0)
+                switch (c) {
+                case 'n':
+                        if (parse_uint(optarg, &cfg->iterations) < 0 || cfg->iterations < 10)
+                                goto bad;
+                        break;
+                case 'R':
+                        if (parse_list(optarg, counts, ELEMENTSOF(counts), &cfg->n_counts, false) < 0)
+                                goto bad;
+                        for (size_t i = 0; i < cfg->n_counts; i++)
+                                cfg->counts[i] = (unsigned) counts[i];
+                        break;
+                case 'H':
+                        if (parse_list(optarg, cfg->held, MAX_HELD, &cfg->n_held, true) < 0)
+                                goto bad;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        exit(0);
+                default:
+                        usage(stderr);
+                        return -EINVAL;
+                }
+        return 0;
+bad:
+        fprintf(stderr, "bench-scale: bad value '%s' for %s\n", optarg, argv[optind - 1]);
+        return -EINVAL;
+}
+
+static void raise_fd_limit(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
+int main(int argc, char **argv)
+{
+        struct config cfg = {
+                .iterations = 300, .counts = { 1, 100, 1000 }, .n_counts = 3,
+                .held = { GIB, 4 * GIB, 16 * GIB }, .n_held = 3,
+        };
+        struct scale s = { .vm = -1 };
+        struct bench_env env;
+        int r, k;
+
+        if (parse_args(argc, argv, &cfg) < 0)
+                return 2;
+        bench_require_host();
+        raise_fd_limit();
+        printf("bench-scale: %u rounds a row, each: floor, GetNodes, GetUsage, ListRegions, CreateRegion auto 2M "
+               "(+ an untimed release)\n", cfg.iterations);
+        bench_print_host(stdout);
+        r = bench_env_start(&env);
+        if (r < 0)
+                return 1;
+        s.vm = bench_make_vm();
+        r = s.vm < 0 ? s.vm : gmem_client_new(env.env.address, &s.client);
+        if (r >= 0)
+                r = sd_bus_new(&s.bus);
+        if (r >= 0 && (r = sd_bus_set_address(s.bus, env.env.address)) >= 0 &&
+            (r = sd_bus_set_bus_client(s.bus, true)) >= 0)
+                r = sd_bus_start(s.bus);
+        if (r >= 0)
+                r = gmem_options_new(&s.auto_options);
+        if (r >= 0)
+                r = gmem_options_set_policy(s.auto_options, GMEM_POLICY_AUTO);
+        if (r < 0) {
+                fprintf(stderr, "bench-scale: cannot set up: %s\n", strerror(-r));
+                return 1;
+        }
+        printf("\nlatency in us, p50 / p99; the last columns: p99 above the floor's p99\n\n");
+        printf("| regions | held | floor | GetNodes | GetUsage | ListRegions | CreateRegion auto | "
+               "GetNodes - floor | GetUsage - floor | ListRegions - floor | CreateRegion - floor |\n");
+        printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for (size_t i = 0; r >= 0 && i < cfg.n_counts; i++)
+                r = run_count(&s, &cfg, cfg.counts[i]);
+        if (r < 0)
+                fprintf(stderr, "bench-scale: %s (%s)\n", strerror(-r), gmem_client_get_error(s.client) ?: "-");
+        gmem_options_unref(s.auto_options);
+        sd_bus_flush_close_unref(s.bus);
+        gmem_client_unref(s.client);
+        close(s.vm);
+        k = bench_env_stop(&env);
+        return r < 0 || k < 0 ? 1 : 0;
+}
