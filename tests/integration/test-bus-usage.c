@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
@@ -167,6 +168,27 @@ static void test_budget(struct test_env *e, sd_bus *bus)
         ASSERT(usage_of(bus, getuid(), &row) && row.regions == 0 && row.bytes == 0 && row.on_node0 == 0);
         ASSERT_U64_EQ(node0_fact(bus, "BudgetLeft"), BUDGET);
         printf("ok: a 64 MiB budget on node 0: CreateRegion and Populate refused beyond it, naming what is left\n");
+}
+
+/* Memory the VMM faults in itself, gmemd not told: a region larger than it
+ * measures on its event loop shows it once the refresher's next round came. */
+static void test_refresh(sd_bus *bus)
+{
+        _cleanup_close_ int vm = make_vm(), g = make_gmem(vm, 128 * MIB);
+        const struct opt o[] = { { .key = "memfd", .sig = "h", .h = g } };
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        char *map;
+
+        ASSERT_OK(create(bus, vm, 128 * MIB, o, ELEMENTSOF(o), &error, &path));
+        map = mmap(NULL, 128 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, g, 0);
+        ASSERT(map != MAP_FAILED);
+        ASSERT_OK(madvise(map, 96 * MIB, MADV_POPULATE_WRITE));
+        resident_settles(bus, path, 96 * MIB, 60);
+        ASSERT_U64_EQ(node0_fact(bus, "Held"), 96 * MIB);
+        munmap(map, 128 * MIB);
+        region_release(bus, path);
+        printf("ok: 96 MiB a client faulted in itself show in Resident and GetNodeFacts after the refresher's round\n");
 }
 
 /* --- auto with cpus -------------------------------------------------------------------- */
@@ -347,6 +369,7 @@ int main(void)
                 .daemon_config = "{ \"allowed_group\": \"65534\", \"log_level\": \"notice\", "
                                  "\"budgets\": { \"*\": \"4G\" } }",
         });
+        test_refresh(bus);
         test_concurrent(&e, bus);
         ASSERT_U64_EQ(node0_fact(bus, "BudgetLeft"), 4096 * MIB);
         sd_bus_flush_close_unref(bus);
