@@ -30,21 +30,27 @@ static int reply_nodes(sd_bus_message *msg, const struct node_state *nodes, size
         return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
 }
 
+/* Every method here: an admitted caller, then the node states. */
+static int begin(struct manager *m, sd_bus_message *msg, struct client **caller, struct node_state **nodes,
+                 size_t *n, sd_bus_error *error)
+{
+        int r = bus_check_caller(m, msg, caller, error);
+
+        if (r < 0)
+                return r;
+        r = usage_node_states(m, nodes, n);
+        return r < 0 ? bus_reply_errno(error, r, "cannot read the host's NUMA nodes: %m") : 0;
+}
+
 int bus_method_get_nodes(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
         _cleanup_free_ struct node_state *nodes = NULL;
-        struct manager *m = userdata;
         struct client *caller;
         size_t n;
         int r;
 
-        r = bus_check_caller(m, msg, &caller, error);
-        if (r < 0)
-                return r;
-        r = usage_node_states(m, &nodes, &n);
-        if (r < 0)
-                return bus_reply_errno(error, r, "cannot read the host's NUMA nodes: %m");
-        return reply_nodes(msg, nodes, n);
+        r = begin(userdata, msg, &caller, &nodes, &n, error);
+        return r < 0 ? r : reply_nodes(msg, nodes, n);
 }
 
 /* --- GetNodeFacts ----------------------------------------------------------------- */
@@ -69,22 +75,33 @@ static int append_fact(sd_bus_message *reply, const char *key, const char *type,
         return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
-static int append_distances(sd_bus_message *reply, unsigned node, const struct node_state *nodes, size_t n)
+/* An {sv} entry whose value is an array of @item, opened up to the array; close with close_array_fact(). */
+static int open_array_fact(sd_bus_message *reply, const char *key, const char *variant, const char *item)
 {
         int r = sd_bus_message_open_container(reply, 'e', "sv");
 
         if (r >= 0)
-                r = sd_bus_message_append(reply, "s", "Distances");
+                r = sd_bus_message_append(reply, "s", key);
         if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'v', "a(uu)");
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(uu)");
-        for (size_t i = 0; r >= 0 && i < n; i++)
-                r = sd_bus_message_append(reply, "(uu)", (uint32_t) nodes[i].node,
-                                          (uint32_t) node_distance(node, nodes[i].node));
+                r = sd_bus_message_open_container(reply, 'v', variant);
+        return r < 0 ? r : sd_bus_message_open_container(reply, 'a', item);
+}
+
+static int close_array_fact(sd_bus_message *reply, int r)
+{
         for (int close = 0; r >= 0 && close < 3; close++)
                 r = sd_bus_message_close_container(reply);
         return r;
+}
+
+static int append_distances(sd_bus_message *reply, unsigned node, const struct node_state *nodes, size_t n)
+{
+        int r = open_array_fact(reply, "Distances", "a(uu)", "(uu)");
+
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(reply, "(uu)", (uint32_t) nodes[i].node,
+                                          (uint32_t) node_distance(node, nodes[i].node));
+        return close_array_fact(reply, r);
 }
 
 static int append_hugepages(sd_bus_message *reply, unsigned node)
@@ -94,18 +111,10 @@ static int append_hugepages(sd_bus_message *reply, unsigned node)
         int r;
 
         (void) node_hugepages(node, pages, HUGEPAGE_SIZES_MAX, &n);
-        r = sd_bus_message_open_container(reply, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "s", "HugePages");
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'v', "a(ttt)");
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(ttt)");
+        r = open_array_fact(reply, "HugePages", "a(ttt)", "(ttt)");
         for (size_t i = 0; r >= 0 && i < n; i++)
                 r = sd_bus_message_append(reply, "(ttt)", pages[i].size, pages[i].total, pages[i].free);
-        for (int close = 0; r >= 0 && close < 3; close++)
-                r = sd_bus_message_close_container(reply);
-        return r;
+        return close_array_fact(reply, r);
 }
 
 static int append_node_facts(sd_bus_message *reply, const struct node_state *h, const struct node_state *nodes,
@@ -143,12 +152,9 @@ int bus_method_get_node_facts(sd_bus_message *msg, void *userdata, sd_bus_error 
         size_t n;
         int r;
 
-        r = bus_check_caller(m, msg, &caller, error);
+        r = begin(m, msg, &caller, &nodes, &n, error);
         if (r < 0)
                 return r;
-        r = usage_node_states(m, &nodes, &n);
-        if (r < 0)
-                return bus_reply_errno(error, r, "cannot read the host's NUMA nodes: %m");
         (void) node_thp_mode(thp, sizeof(thp));
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r >= 0)
@@ -216,12 +222,9 @@ int bus_method_get_usage(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         size_t n, n_users = 0;
         int r;
 
-        r = bus_check_caller(m, msg, &caller, error);
+        r = begin(m, msg, &caller, &nodes, &n, error);
         if (r < 0)
                 return r;
-        r = usage_node_states(m, &nodes, &n);
-        if (r < 0)
-                return bus_reply_errno(error, r, "cannot read the host's NUMA nodes: %m");
         r = usage_per_user(m, caller->uid, &users, &n_users);
         if (r < 0)
                 return r;

@@ -190,7 +190,8 @@ void expect_create_error(struct test_env *e, sd_bus *bus, int vm, uint64_t size,
         expect_create_error_says(e, bus, vm, size, opts, n, name, NULL, what);
 }
 
-uint64_t resident_on(sd_bus *bus, const char *path, unsigned node)
+/* Bytes of the region's Resident on @node, or on all nodes when @node < 0. */
+static uint64_t resident_sum(sd_bus *bus, const char *path, int64_t node)
 {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -201,24 +202,14 @@ uint64_t resident_on(sd_bus *bus, const char *path, unsigned node)
                                       "a(ut)"));
         ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ut)"));
         while (sd_bus_message_read(reply, "(ut)", &n, &bytes) > 0)
-                if (n == node)
+                if (node < 0 || n == node)
                         total += bytes;
         return total;
 }
 
-static uint64_t resident_total(sd_bus *bus, const char *path)
+uint64_t resident_on(sd_bus *bus, const char *path, unsigned node)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        uint64_t total = 0, bytes;
-        uint32_t n;
-
-        ASSERT_OK(sd_bus_get_property(bus, "org.gmem1", path, "org.gmem1.Region", "Resident", &error, &reply,
-                                      "a(ut)"));
-        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ut)"));
-        while (sd_bus_message_read(reply, "(ut)", &n, &bytes) > 0)
-                total += bytes;
-        return total;
+        return resident_sum(bus, path, node);
 }
 
 static int on_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -243,7 +234,7 @@ void resident_settles(sd_bus *bus, const char *path, uint64_t want, unsigned sec
         ASSERT_OK(sd_bus_match_signal(bus, &slot, "org.gmem1", path, "org.freedesktop.DBus.Properties",
                                       "PropertiesChanged", on_changed, &counts[0]));
         for (;;) {
-                if (resident_total(bus, path) == want)
+                if (resident_sum(bus, path, -1) == want)
                         return;
                 process_until(bus, changed_since, counts, seconds);
                 counts[1] = counts[0];
