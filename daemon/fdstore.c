@@ -46,6 +46,26 @@ static json_object *nodes_to_json(const struct placement *p)
         return TAKE_PTR(a);
 }
 
+/* A spread placement's shares, in the order of its nodes. */
+static int add_shares(json_object *o, const struct placement *p)
+{
+        json_object *a;
+
+        if (!p->shares)
+                return 0;
+        a = json_object_new_array();
+        for (size_t i = 0; a && i < p->n_nodes; i++)
+                if (json_object_array_add(a, json_object_new_uint64(p->shares[i])) < 0) {
+                        json_object_put(a);
+                        return -ENOMEM;
+                }
+        if (!a || json_object_object_add(o, "shares", a) < 0) {
+                json_object_put(a);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
 /* The metadata of @region as JSON text. */
 static int region_metadata_to_json(const struct region *region, char **ret)
 {
@@ -62,6 +82,7 @@ static int region_metadata_to_json(const struct region *region, char **ret)
                 { "policy", json_object_new_string(placement_policy_to_string(region->placement.requested)) },
                 { "applied", json_object_new_string(placement_policy_to_string(region->placement.applied)) },
                 { "nodes", nodes_to_json(&region->placement) },
+                { "reason", json_object_new_string(region->placement.reason) },
                 { "owner_uid", json_object_new_uint64(region->owner_uid) },
                 { "owner_pid", json_object_new_uint64((uint64_t) region->owner_pid) },
                 { "owner_bus_name", region->owner_bus_name ? json_object_new_string(region->owner_bus_name) : NULL },
@@ -77,6 +98,8 @@ static int region_metadata_to_json(const struct region *region, char **ret)
                         r = -ENOMEM;
                 }
         }
+        if (r >= 0)
+                r = add_shares(o, &region->placement);
         if (r < 0)
                 return r;
         *ret = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -117,7 +140,35 @@ static int json_policy(json_object *o, const char *key, enum placement_policy *r
         return 0;
 }
 
-static int placement_from_json(json_object *o, struct placement *ret)
+/* Optional (metadata of an older gmemd has neither): why, and a spread's shares, which add up to @size. */
+static int placement_extras_from_json(json_object *o, uint64_t size, struct placement *p)
+{
+        json_object *reason, *shares;
+        uint64_t sum = 0;
+
+        if (json_object_object_get_ex(o, "reason", &reason) && json_object_is_type(reason, json_type_string))
+                snprintf(p->reason, sizeof(p->reason), "%s", json_object_get_string(reason));
+        if (!json_object_object_get_ex(o, "shares", &shares))
+                return 0;
+        if (!json_object_is_type(shares, json_type_array) || json_object_array_length(shares) != p->n_nodes)
+                return -EBADMSG;
+        p->shares = calloc(p->n_nodes ?: 1, sizeof(*p->shares));
+        if (!p->shares)
+                return -ENOMEM;
+        for (size_t i = 0; i < p->n_nodes; i++) {
+                json_object *v = json_object_array_get_idx(shares, i);
+
+                if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0)
+                        return -EBADMSG;
+                p->shares[i] = json_object_get_uint64(v);
+                if (p->shares[i] > size - sum)
+                        return -EBADMSG;
+                sum += p->shares[i];
+        }
+        return sum == size ? 0 : -EBADMSG;
+}
+
+static int placement_from_json(json_object *o, uint64_t size, struct placement *ret)
 {
         _cleanup_(placement_done) struct placement p = {};
         json_object *nodes;
@@ -138,6 +189,9 @@ static int placement_from_json(json_object *o, struct placement *ret)
                         return -EBADMSG;
                 p.nodes[i] = (unsigned) node;
         }
+        r = placement_extras_from_json(o, size, &p);
+        if (r < 0)
+                return r;
         *ret = TAKE_STRUCT(p);
         return 0;
 }
@@ -184,7 +238,7 @@ static int region_from_metadata(const char *json, uint64_t expected_id, int fd, 
                 return -EBADMSG;
         if ((r = json_u64(o, "id", &id)) < 0 || (r = json_u64(o, "size", &size)) < 0 ||
             (r = json_field(o, "name", json_type_string, &name)) < 0 ||
-            (r = json_field(o, "shared", json_type_boolean, &shared)) < 0 || (r = placement_from_json(o, &p)) < 0)
+            (r = json_field(o, "shared", json_type_boolean, &shared)) < 0 || (r = placement_from_json(o, size, &p)) < 0)
                 return r;
         /* The metadata must describe this very fd. */
         if (id != expected_id || !fd_is_guest_memfd(fd) || fstat(fd, &st) < 0 || (uint64_t) st.st_size != size)

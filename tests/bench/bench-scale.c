@@ -50,6 +50,7 @@ struct scale {
         size_t n;
         uint64_t size;      /* of each region */
         uint64_t populated; /* bytes of each region populated so far */
+        bool have_usage;    /* GetUsage exists (not in a gmemd from before it, run as a baseline) */
 };
 
 static int floor_call(struct scale *s)
@@ -113,6 +114,8 @@ static int one_round(struct scale *s, struct bench_samples *samples)
         for (unsigned op = 0; op < OP_CREATE_AUTO; op++) {
                 uint64_t t0 = bench_now_ns();
 
+                if (op == OP_GET_USAGE && !s->have_usage)
+                        continue;
                 r = calls[op](s);
                 if (r < 0)
                         return r;
@@ -207,19 +210,26 @@ static int measure(struct scale *s, const struct config *cfg, uint64_t held)
         for (unsigned op = 0; op < _OP_MAX && r >= 0; op++)
                 r = bench_samples_init(&samples[op], op_names[op], cfg->iterations);
         for (unsigned i = 0; r >= 0 && i < 10; i++) /* warm-up */
-                r = one_round(s, (struct bench_samples[_OP_MAX]) {});
+                r = one_round(s, samples);
         for (unsigned op = 0; op < _OP_MAX && r >= 0; op++)
                 samples[op].n = 0;
         for (unsigned i = 0; r >= 0 && i < cfg->iterations; i++)
                 r = one_round(s, samples);
         for (unsigned op = 0; op < _OP_MAX && r >= 0; op++)
-                r = bench_samples_stats(&samples[op], &st[op]);
+                if (op != OP_GET_USAGE || s->have_usage)
+                        r = bench_samples_stats(&samples[op], &st[op]);
         if (r >= 0) {
                 printf("| %5zu | %9s |", s->n, format_bytes(held_buf, sizeof(held_buf), held));
                 for (unsigned op = 0; op < _OP_MAX; op++)
-                        printf(" %6.0f / %6.0f |", st[op].p50_us, st[op].p99_us);
+                        if (op == OP_GET_USAGE && !s->have_usage)
+                                printf("   n/a |");
+                        else
+                                printf(" %.0f / %.0f |", st[op].p50_us, st[op].p99_us);
                 for (unsigned op = OP_GET_NODES; op < _OP_MAX; op++)
-                        printf(" %6.0f |", st[op].p99_us - st[OP_FLOOR].p99_us);
+                        if (op == OP_GET_USAGE && !s->have_usage)
+                                printf("   n/a |");
+                        else
+                                printf(" %.0f |", st[op].p99_us - st[OP_FLOOR].p99_us);
                 putchar('\n');
                 fflush(stdout);
         }
@@ -228,15 +238,23 @@ static int measure(struct scale *s, const struct config *cfg, uint64_t held)
         return r;
 }
 
-/* All held sizes for @n regions: each region gets the largest held / n. */
+/* All held sizes for @n regions: each region gets the largest held / n (or
+ * the next smaller one when gmemd finds that larger than the host). */
 static int run_count(struct scale *s, const struct config *cfg, size_t n)
 {
-        uint64_t largest = cfg->held[cfg->n_held - 1], page = (uint64_t) sysconf(_SC_PAGESIZE);
-        uint64_t size = (largest / n) / page * page, held = 0;
+        uint64_t page = (uint64_t) sysconf(_SC_PAGESIZE), held = 0;
+        size_t n_held = cfg->n_held;
         int r;
 
-        r = scale_create(s, n, size);
-        for (size_t h = 0; r >= 0 && h < cfg->n_held; h++) {
+        for (;;) {
+                r = scale_create(s, n, (cfg->held[n_held - 1] / n) / page * page);
+                if (r != -ENOSPC || n_held == 1)
+                        break;
+                printf("| %5zu | %9s | skipped: gmemd says: %s |\n", n, "-", gmem_client_get_error(s->client));
+                scale_destroy(s);
+                n_held--;
+        }
+        for (size_t h = 0; r >= 0 && h < n_held; h++) {
                 uint64_t per_region = (cfg->held[h] / n) / page * page;
 
                 if (bench_mem_free() < per_region * n - s->populated * n + 2 * GIB) {
@@ -373,6 +391,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "bench-scale: cannot set up: %s\n", strerror(-r));
                 return 1;
         }
+        s.have_usage = get_usage(&s) >= 0;
+        if (!s.have_usage)
+                printf("This gmemd has no GetUsage (a baseline from before it): that column is n/a.\n");
         printf("\nlatency in us, p50 / p99; the last columns: p99 above the floor's p99\n\n");
         printf("| regions | held | floor | GetNodes | GetUsage | ListRegions | CreateRegion auto | "
                "GetNodes - floor | GetUsage - floor | ListRegions - floor | CreateRegion - floor |\n");

@@ -70,8 +70,12 @@ static char *accounting(sd_bus *bus)
         ASSERT_OK(sd_bus_call_method(bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE, "ListRegions",
                                      NULL, &regions, NULL));
         ASSERT_OK(sd_bus_message_enter_container(regions, 'a', "(ostsu)"));
-        while (sd_bus_message_read(regions, "(ostsu)", &path, &name, &size, &policy, &uid) > 0)
-                fprintf(f, "[%s %s %llu %s %u]", path, name, (unsigned long long) size, policy, uid);
+        while (sd_bus_message_read(regions, "(ostsu)", &path, &name, &size, &policy, &uid) > 0) {
+                /* The reason for the placement is kept across restarts too. */
+                _cleanup_free_ char *reason = region_property_string(bus, path, "PlacementReason");
+
+                fprintf(f, "[%s %s %llu %s %u (%s)]", path, name, (unsigned long long) size, policy, uid, reason);
+        }
         ASSERT_OK(sd_bus_call_method(bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE, "GetNodes",
                                      NULL, &nodes, NULL));
         ASSERT_OK(sd_bus_message_enter_container(nodes, 'a', "(uttt)"));
