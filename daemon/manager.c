@@ -99,6 +99,8 @@ static void manager_forget_region(struct manager *m, struct region *region)
         atomic_store(&region->released, true);
         if (region->jobs == 0)
                 region_free(region);
+        else if (region->jobs == region->usage_holds)
+                region_drop_memory(region); /* only the refresher has it: it lets go now */
 }
 
 void manager_release_region(struct manager *m, struct region *region, const char *why)

@@ -72,6 +72,14 @@ void region_free(struct region *region)
         free(region);
 }
 
+void region_drop_memory(struct region *region)
+{
+        if (region->map && mmap(region->map, region->size, PROT_NONE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+                return; /* keep both: freed with the region */
+        region->fd = safe_close(region->fd);
+}
+
 int region_check_range(const struct region *region, uint64_t offset, uint64_t length, char *msg, size_t msg_size)
 {
         uint64_t page = page_size();

@@ -42,6 +42,7 @@ struct region {
          * is only freed by the last job's completion, and released tells the
          * workers to stop. */
         unsigned jobs;
+        unsigned usage_holds; /* of jobs, the residency refresher's (usage.c), which only reads map */
         atomic_bool released;
 
         /* Accounting (usage.c, event loop only): bytes resident per node as
@@ -62,6 +63,11 @@ int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared
                struct placement *placement, struct region **ret);
 void region_free(struct region *region);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct region *, region_free);
+
+/* A released region only the refresher still holds: close the fd and put an
+ * empty placeholder where the mapping was (the refresher reads nothing then,
+ * and the addresses are not reused until region_free()). */
+void region_drop_memory(struct region *region);
 
 /* Check that [offset, offset + length) is page-aligned and inside the region;
  * -EINVAL with a message for a person otherwise. */

@@ -47,7 +47,11 @@ struct usage_refresher {
         size_t n_batch;
         bool work, stop;
         bool in_flight; /* event loop's view: a batch is with the thread */
-        uint64_t busy_usec; /* how long the last batch took, to keep the thread's share of a CPU small */
+        /* Rate limits: one batch per REFRESH_GAP_USEC at most; a round over the
+         * regions gmemd did not change only after a pause of ten times the
+         * last round's work (and REFRESH_PERIOD_USEC at least). */
+        uint64_t batch_start, sweep_busy, next_sweep;
+        uint64_t sweep_start; /* the round going on began then (0: none); each region once a round */
         int done_fd;
         sd_event_source *done_source, *timer;
 };
@@ -95,12 +99,14 @@ static void *refresher_thread(void *arg)
 
 /* --- the event loop's side ------------------------------------------------------ */
 
-static bool region_stale(const struct region *region, uint64_t now)
+/* Changed by gmemd (or never measured), or, in a round over all (begun at
+ * @sweep_start, 0 when none), not measured since the round began. */
+static bool region_stale(const struct region *region, uint64_t sweep_start)
 {
         if (!region->shared)
                 return false;
         return !region->resident || region->changed_seq >= region->resident_seq ||
-               now >= region->measured_usec + REFRESH_PERIOD_USEC;
+               (sweep_start && region->measured_usec < sweep_start);
 }
 
 /* Drop the batch's holds: a region released while measured is freed here. */
@@ -110,6 +116,7 @@ static void batch_free(struct usage_item *batch, size_t n)
                 struct region *region = batch[i].region;
 
                 free(batch[i].resident);
+                region->usage_holds--;
                 if (--region->jobs == 0 && atomic_load(&region->released))
                         region_free(region);
         }
@@ -128,7 +135,6 @@ static void arm_timer(struct usage_refresher *u, uint64_t delay)
 static int batch_build(struct usage_refresher *u, struct usage_item **ret, size_t *n_ret)
 {
         struct usage_item *batch = calloc(BATCH_MAX, sizeof(*batch));
-        uint64_t now = now_usec();
         size_t n = 0;
 
         if (!batch)
@@ -138,10 +144,11 @@ static int batch_build(struct usage_refresher *u, struct usage_item **ret, size_
 
                 if (n == BATCH_MAX)
                         break;
-                if (!region_stale(region, now))
+                if (!region_stale(region, u->sweep_start))
                         continue;
                 *item = (struct usage_item) { .region = region, .seq = ++u->seq, .resident = resident_array() };
                 region->jobs++;
+                region->usage_holds++;
                 n++;
                 if (!item->resident) {
                         batch_free(batch, n);
@@ -156,12 +163,15 @@ static int batch_build(struct usage_refresher *u, struct usage_item **ret, size_
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
         struct usage_refresher *u = userdata;
+        uint64_t now = now_usec();
         struct usage_item *batch;
         size_t n;
         int r;
 
         if (u->in_flight)
                 return 0;
+        if (!u->sweep_start && now >= u->next_sweep)
+                u->sweep_start = now;
         r = batch_build(u, &batch, &n);
         if (r < 0) {
                 log_warning_errno(r, "Cannot prepare measuring residency: %m");
@@ -170,16 +180,21 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
         }
         if (n == 0) {
                 free(batch);
-                arm_timer(u, REFRESH_PERIOD_USEC);
+                if (u->sweep_start) { /* the round is done: pause */
+                        u->next_sweep = now + MAX(REFRESH_PERIOD_USEC, 10 * u->sweep_busy);
+                        u->sweep_busy = 0;
+                        u->sweep_start = 0;
+                }
+                arm_timer(u, u->next_sweep - now);
                 return 0;
         }
         pthread_mutex_lock(&u->lock);
         u->batch = batch;
         u->n_batch = n;
         u->work = true;
-        u->busy_usec = now_usec();
         pthread_cond_signal(&u->cond);
         pthread_mutex_unlock(&u->lock);
+        u->batch_start = now;
         u->in_flight = true;
         return 0;
 }
@@ -225,13 +240,12 @@ static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         u->n_batch = 0;
         pthread_mutex_unlock(&u->lock);
         u->in_flight = false;
-        u->busy_usec = now - u->busy_usec;
+        u->sweep_busy += now - u->batch_start;
         for (size_t i = 0; i < n; i++)
                 if (!atomic_load(&batch[i].region->released))
                         store_measurement(batch[i].region, &batch[i], now);
         batch_free(batch, n);
-        /* More to do now, or the next round after a pause ten times the work. */
-        arm_timer(u, n == BATCH_MAX ? REFRESH_GAP_USEC : MAX(REFRESH_GAP_USEC, 10 * u->busy_usec));
+        arm_timer(u, REFRESH_GAP_USEC); /* the next batch, or on_timer() finds nothing and pauses */
         return 0;
 }
 
@@ -294,8 +308,11 @@ void usage_region_changed(struct region *region)
         if (!u)
                 return;
         region->changed_seq = ++u->seq;
-        if (!u->in_flight)
-                arm_timer(u, 0);
+        if (!u->in_flight) {
+                uint64_t now = now_usec(), due = u->batch_start + REFRESH_GAP_USEC;
+
+                arm_timer(u, due > now ? due - now : 0);
+        }
 }
 
 static const uint64_t *measure_inline(struct region *region)
