@@ -166,6 +166,7 @@ void region_props_done(struct region_props *p)
         free(p->policy);
         free(p->nodes);
         free(p->resident);
+        free(p->placement_reason);
         *p = (struct region_props) {};
 }
 
@@ -251,6 +252,8 @@ static int read_region_property(sd_bus_message *m, const char *key, struct regio
                 return read_nodes_property(m, p);
         if (streq(key, "Resident"))
                 return read_resident_property(m, p);
+        if (streq(key, "PlacementReason"))
+                return read_string_property(m, &p->placement_reason);
         /* A property a newer daemon added: not ours to show yet. */
         return sd_bus_message_skip(m, "v");
 }

@@ -80,6 +80,7 @@ struct region_props {
         uint32_t owner_pid;
         struct { uint32_t node; uint64_t bytes; } *resident;
         size_t n_resident;
+        char *placement_reason; /* NULL from a gmemd without PlacementReason */
 };
 void region_props_done(struct region_props *p);
 int region_props_get(sd_bus *bus, const char *path, struct region_props *ret);

@@ -92,6 +92,8 @@ json_object *region_props_to_json(const char *path, const struct region_props *p
                 return NULL;
         if (json_add(o, "resident", resident_to_json(p)) < 0)
                 return NULL;
+        if (p->placement_reason && json_add(o, "placement_reason", json_object_new_string(p->placement_reason)) < 0)
+                return NULL;
         return TAKE_PTR(o);
 }
 

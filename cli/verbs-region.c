@@ -33,6 +33,8 @@ static void print_region_human(const char *path, const struct region_props *p, b
         printf("        Size: %s (%" PRIu64 " bytes)\n", format_bytes(size, sizeof(size), p->size), p->size);
         printf("      Policy: %s\n", p->policy);
         printf("       Nodes: %s\n", nodes ?: "?");
+        if (p->placement_reason)
+                printf("      Reason: %s\n", p->placement_reason);
         if (owner)
                 printf("       Owner: uid %s, pid %" PRIu32 "\n", user ?: "?", p->owner_pid);
         printf("    Resident: %s\n", resident ?: "?");

@@ -47,6 +47,8 @@ shown=$("$GMEMCTL" --json show ctl-test)
 [ "$(jq -r .path <<<"$shown")" = "/org/gmem1/region/$id" ] && [ "$(jq .owner_uid <<<"$shown")" = "$(id -u)" ] &&
         ok "show by name" || bad "show: $shown"
 "$GMEMCTL" show "$id" | grep -q 'Resident: 4.0 MiB on node 0' && ok "show by id, human" || bad "show by id"
+"$GMEMCTL" show "$id" | grep -q '^ *Reason: policy bind on node(s) 0, as asked$' && ok "show: the placement's reason" ||
+        bad "show reason: $("$GMEMCTL" show "$id")"
 "$GMEMCTL" create 2M --populate | grep -q '^Created and populated 2.0 MiB in [0-9.]* s' &&
         ok "create --populate says how long it took" || bad "create --populate timing line"
 
@@ -136,7 +138,7 @@ status=$("$GMEMCTL" --json status)
           '["string","number","number","number","number"]' ] && ok "status JSON keys" || bad "status JSON: $status"
 created=$("$GMEMCTL" --json create 4M --name keys --policy bind --nodes 0 --populate --persist)
 id=$(jq .id <<<"$created")
-[ "$(keys 'keys | sort' "$created")" = '["id","name","nodes","path","policy","resident","size"]' ] &&
+[ "$(keys 'keys | sort' "$created")" = '["id","name","nodes","path","placement_reason","policy","resident","size"]' ] &&
         [ "$(keys '.resident[0] | keys | sort' "$created")" = '["bytes","node"]' ] &&
         [ "$(keys .nodes "$created")" = '[0]' ] && ok "create JSON keys" || bad "create JSON: $created"
 list=$("$GMEMCTL" --json list)
@@ -145,7 +147,7 @@ list=$("$GMEMCTL" --json list)
 [ "$(keys '.regions[0] | keys | sort' "$list")" = '["id","name","owner_uid","path","policy","size"]' ] &&
         ok "list JSON keys" || bad "list JSON: $list"
 shown=$("$GMEMCTL" --json show keys)
-[ "$(keys 'keys | sort' "$shown")" = '["id","name","nodes","owner_pid","owner_uid","path","policy","resident","size"]' ] &&
+[ "$(keys 'keys | sort' "$shown")" = '["id","name","nodes","owner_pid","owner_uid","path","placement_reason","policy","resident","size"]' ] &&
         [ "$(jq '.owner_pid | type' <<<"$shown")" = '"number"' ] && [ "$(jq .owner_pid <<<"$shown")" -gt 0 ] &&
         ok "show JSON keys" || bad "show JSON: $shown"
 [ "$("$GMEMCTL" --json status | jq .region_bytes)" = 4194304 ] && ok "status region_bytes" || bad "region_bytes"
