@@ -6,11 +6,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Most populate workers per node the config (and a call) may ask for. */
+#define CONFIG_POPULATE_WORKERS_MAX 64
+
 struct config {
         int log_level;             /* syslog level, -1 = leave as is */
         char *allowed_group;       /* group allowed besides root; NULL = root only */
         uint64_t max_bytes_per_user;  /* 0 = no limit */
         unsigned max_regions_per_user; /* 0 = no limit */
+        unsigned populate_workers;     /* populate workers per node; 0 = from the node's CPUs */
 };
 
 void config_init(struct config *c);

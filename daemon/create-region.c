@@ -382,7 +382,8 @@ int bus_method_create_region(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (!q.populate)
                 return bus_reply_created(msg, region);
         /* Listed from now on, its Resident growing; answered once all of it is there. */
-        r = bus_populate_async(region, msg, 0, region->size, true, error);
+        r = bus_populate_async(region, msg, &(struct populate_params) { .length = region->size },
+                               POPULATE_REPLY_CREATED, error);
         if (r < 0)
                 manager_release_region(m, region, "populating it could not start");
         return r;
