@@ -70,18 +70,28 @@ static void emit_progress(struct populating *p, bool final)
 /* "node 0: 64.0 MiB, node 1: 2.0 MiB" of what the range holds now. */
 static void format_resident(const struct populate_job *j, char *buf, size_t size)
 {
+        char bytes[FORMAT_BYTES_MAX];
         size_t used = 0;
 
         buf[0] = '\0';
-        for (unsigned i = 0; j->measured && i < j->n_resident && used < size; i++) {
-                char bytes[FORMAT_BYTES_MAX];
-
+        if (!j->resident) {
+                snprintf(buf, size, "what the guest owns (private memory, not measurable)");
+                return;
+        }
+        if (!j->measured) {
+                if (j->present_counted)
+                        snprintf(buf, size, "%s (by node not measurable now: %s)",
+                                 format_bytes(bytes, sizeof(bytes), j->present), strerror(-j->measure_error));
+                else
+                        snprintf(buf, size, "an unmeasured amount (%s)", strerror(-j->measure_error));
+                return;
+        }
+        for (unsigned i = 0; i < j->n_resident && used < size; i++)
                 if (j->resident[i])
                         used += (size_t) snprintf(buf + used, size - used, "%snode %u: %s", used ? ", " : "", i,
                                                   format_bytes(bytes, sizeof(bytes), j->resident[i]));
-        }
         if (!buf[0])
-                snprintf(buf, size, j->measured ? "nothing" : "not measurable (private memory)");
+                snprintf(buf, size, "nothing");
 }
 
 static void reply_failed(struct populating *p, int result)

@@ -5,6 +5,8 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -36,6 +38,38 @@ static void job_fail(struct populate_job *j, int error, int node)
                 atomic_store(&j->failed_node, node);
 }
 
+/* Bytes of the range in memory, by mincore() alone: what is left to tell
+ * when the memory to locate pages by node (page tables) cannot be had. */
+static int count_present(struct populate_job *j, uint64_t *ret)
+{
+        size_t page = (size_t) sysconf(_SC_PAGESIZE), n = j->length / page;
+        _cleanup_free_ unsigned char *vec = malloc(n ?: 1);
+        uint64_t bytes = 0;
+
+        if (!vec)
+                return -ENOMEM;
+        if (mincore((char *) j->region->map + j->offset, j->length, vec) < 0)
+                return negative_errno();
+        for (size_t i = 0; i < n; i++)
+                bytes += (vec[i] & 1) ? page : 0;
+        *ret = bytes;
+        return 0;
+}
+
+static void job_measure(struct populate_job *j)
+{
+        int r = node_measure_resident((char *) j->region->map + j->offset, j->length, j->resident, j->n_resident);
+
+        if (r >= 0) {
+                j->measured = true;
+                return;
+        }
+        /* A node out of memory may not give the page tables to locate pages. */
+        j->measure_error = r;
+        memset(j->resident, 0, j->n_resident * sizeof(uint64_t));
+        j->present_counted = count_present(j, &j->present) >= 0;
+}
+
 /* The last worker: measure what the range holds now (never for a private
  * region: the host cannot map it), then let the event loop collect the job. */
 static void job_end(struct populate_job *j)
@@ -45,8 +79,7 @@ static void job_end(struct populate_job *j)
 
         if (j->resident && !atomic_load(&region->released) &&
             (j->measure || (result < 0 && result != -ECANCELED)))
-                j->measured = node_measure_resident((char *) region->map + j->offset, j->length, j->resident,
-                                                    j->n_resident) >= 0;
+                job_measure(j);
         atomic_store(&j->finished, true);
         job_notify(j);
 }

@@ -58,6 +58,10 @@ struct populate_job {
         uint64_t *resident; /* per node, node_count_max() entries */
         unsigned n_resident;
         bool measured;
+        /* Not measured by node (measure_error): the bytes present, if counted. */
+        int measure_error;
+        uint64_t present;
+        bool present_counted;
 };
 
 struct populate_params {
