@@ -24,6 +24,7 @@ enum gmem_create_option {
         GMEM_OPTION_PERSIST,
         GMEM_OPTION_MEMFD,
         GMEM_OPTION_NUMA_PAGE_TABLES,
+        GMEM_OPTION_POPULATE_WORKERS,
         _GMEM_OPTION_MAX,
 };
 

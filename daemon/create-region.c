@@ -35,6 +35,7 @@ struct create_request {
         unsigned *nodes;
         size_t n_nodes;
         bool populate, shared, persist, numa_page_tables;
+        unsigned populate_workers; /* 0: the configured or the CPU-derived default */
         int memfd; /* borrowed from the message; -1 when not given */
 };
 
@@ -119,6 +120,18 @@ static int read_flag(sd_bus_message *msg, struct create_request *q, enum gmem_cr
         return r;
 }
 
+static int read_populate_workers(sd_bus_message *msg, struct create_request *q, sd_bus_error *error)
+{
+        int r = sd_bus_message_read(msg, "u", &q->populate_workers);
+
+        if (r < 0)
+                return r;
+        if (q->populate_workers < 1 || q->populate_workers > POPULATE_WORKERS_MAX)
+                return bus_reply_errno(error, -EINVAL, "option 'populate_workers' is %u; give 1 to %u workers per node",
+                                       q->populate_workers, POPULATE_WORKERS_MAX);
+        return 0;
+}
+
 static int read_option_value(sd_bus_message *msg, struct create_request *q, enum gmem_create_option option,
                              sd_bus_error *error)
 {
@@ -131,6 +144,8 @@ static int read_option_value(sd_bus_message *msg, struct create_request *q, enum
                 return read_nodes(msg, q, error);
         case GMEM_OPTION_MEMFD:
                 return sd_bus_message_read(msg, "h", &q->memfd);
+        case GMEM_OPTION_POPULATE_WORKERS:
+                return read_populate_workers(msg, q, error);
         default:
                 return read_flag(msg, q, option);
         }
@@ -243,6 +258,8 @@ static int validate_request(const struct create_request *q, sd_bus_error *error)
         if (q->size % page)
                 return bus_reply_errno(error, -EINVAL, "size %" PRIu64 " is not a multiple of the page size %"
                                        PRIu64, q->size, page);
+        if (q->populate_workers && !q->populate)
+                return bus_reply_errno(error, -EINVAL, "option 'populate_workers' needs option 'populate' true");
         if (q->numa_page_tables && !q->manager->features.numa_aware_page_tables)
                 return bus_reply_errno(error, -EOPNOTSUPP,
                                        "this kernel (%s) cannot place KVM page tables on the node of the memory "
@@ -382,7 +399,8 @@ int bus_method_create_region(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (!q.populate)
                 return bus_reply_created(msg, region);
         /* Listed from now on, its Resident growing; answered once all of it is there. */
-        r = bus_populate_async(region, msg, &(struct populate_params) { .length = region->size },
+        r = bus_populate_async(region, msg, &(struct populate_params) {
+                                       .length = region->size, .workers_per_node = q.populate_workers },
                                POPULATE_REPLY_CREATED, error);
         if (r < 0)
                 manager_release_region(m, region, "populating it could not start");

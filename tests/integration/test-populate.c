@@ -145,7 +145,7 @@ static unsigned read_report(sd_bus_message *reply, uint64_t length, int want_nod
 
 /* Progress signals during a 2-worker PopulateWithOptions on node 0: in order,
  * one final with everything done, before the reply; the report and Resident agree. */
-static void test_progress(sd_bus *bus, const char *policy, int want_node)
+static void test_progress(sd_bus *bus, const char *policy, int want_node, unsigned want_workers)
 {
         _cleanup_close_ int vm = make_vm(), g = make_gmem(vm, BIG);
         _cleanup_free_ char *path = create_region(bus, vm, g, BIG, policy);
@@ -155,15 +155,15 @@ static void test_progress(sd_bus *bus, const char *policy, int want_node)
 
         progress_watch(bus, &p, path);
         p.reply_done = &c.done;
-        populate_with_workers(bus, &c, path, BIG, "u", 2);
+        populate_with_workers(bus, &c, path, BIG, "u", want_workers);
         process_until(bus, kept_arrived, &c, 120);
         ASSERT(!sd_bus_message_is_method_error(c.reply, NULL));
         expect_progress_sane(&p, BIG);
         workers = read_report(c.reply, BIG, want_node);
-        ASSERT(workers == 2);
+        ASSERT(workers == want_workers);
         ASSERT(resident_on(bus, path, 0) == BIG);
-        printf("ok: PopulateWithOptions (policy %s, 2 workers): %u PopulateProgress signal(s), monotonic, one final "
-               "before the reply; report and Resident show all %llu MiB\n", policy, p.n, BIG / MIB);
+        printf("ok: PopulateWithOptions (policy %s, %u worker(s)): %u PopulateProgress signal(s), monotonic, one "
+               "final before the reply; report and Resident show all %llu MiB\n", policy, want_workers, p.n, BIG / MIB);
         sd_bus_message_unref(c.reply);
         sd_bus_slot_unref(p.slot);
         region_release(bus, path);
@@ -194,6 +194,33 @@ static void test_bad_workers(struct test_env *e, sd_bus *bus)
         expect_bad_workers(bus, path, "colour", 1, "unknown option 'colour' (known: workers)");
         ASSERT(resident_on(bus, path, 0) == 0 && test_env_daemon_alive(e));
         region_release(bus, path);
+}
+
+/* CreateRegion's populate_workers: used, refused by name when bad or without populate. */
+static void test_populate_workers_option(struct test_env *e, sd_bus *bus)
+{
+        _cleanup_close_ int vm = make_vm(), g = make_gmem(vm, 2 * MIB);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *path;
+        int fd;
+
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "CreateRegion", &error,
+                                     &reply, "hta{sv}", vm, 2 * MIB, 3, "memfd", "h", g, "populate", "b", 1,
+                                     "populate_workers", "u", 1));
+        ASSERT_OK(sd_bus_message_read(reply, "oh", &path, &fd));
+        ASSERT(resident_on(bus, path, 0) == 2 * MIB);
+        region_release(bus, path);
+        expect_error_says(sd_bus_call_method(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "CreateRegion",
+                                             &error, NULL, "hta{sv}", vm, 2 * MIB, 2, "populate", "b", 1,
+                                             "populate_workers", "u", 0),
+                          &error, GMEM_ERROR_INVALID_ARGUMENT,
+                          "option 'populate_workers' is 0; give 1 to 64 workers per node", "populate_workers 0");
+        expect_error_says(sd_bus_call_method(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "CreateRegion",
+                                             &error, NULL, "hta{sv}", vm, 2 * MIB, 1, "populate_workers", "u", 2),
+                          &error, GMEM_ERROR_INVALID_ARGUMENT, "option 'populate_workers' needs option 'populate' true",
+                          "populate_workers without populate");
+        ASSERT(count_regions(bus) == 0 && test_env_daemon_alive(e));
 }
 
 static uint64_t cancelled_count(sd_bus *bus, const char *path)
@@ -288,8 +315,9 @@ int main(void)
         bus_tests_init();
         bus = bus_test_start(&e, NULL);
         before = daemon_holdings(&e, bus);
-        test_progress(bus, "bind", 0);
-        test_progress(bus, "default", -1);
+        test_progress(bus, "bind", 0, 1);
+        test_progress(bus, "default", -1, 2);
+        test_populate_workers_option(&e, bus);
         test_bad_workers(&e, bus);
         test_cancel_populate(&e, bus);
         test_caller_gone(&e, bus);
