@@ -16,10 +16,11 @@
 
 #include "bus-client.h"
 #include "macro.h"
+#include "numa-pages.h"
 #include "util.h"
 
 #define SIZE (256 * MIB)
-#define MAX_NODES 8
+#define MAX_NODES NUMA_PAGES_MAX_NODES
 #define MAX_WORKERS 64
 
 struct report {
@@ -96,28 +97,6 @@ static void populate(sd_bus *bus, const char *path, unsigned workers, struct rep
         ASSERT_OK(sd_bus_message_exit_container(reply));
 }
 
-/* Where the region's pages are, by move_pages() on our own mapping of its fd. */
-static void locate(int fd, uint64_t per_node[MAX_NODES])
-{
-        size_t page = (size_t) sysconf(_SC_PAGESIZE), n = SIZE / page;
-        char *map = mmap(NULL, SIZE, PROT_READ, MAP_SHARED, fd, 0);
-        _cleanup_free_ void **pages = calloc(n, sizeof(void *));
-        _cleanup_free_ int *status = calloc(n, sizeof(int));
-
-        ASSERT(map != MAP_FAILED && pages && status);
-        /* Every page is allocated: mapping them allocates nothing. */
-        ASSERT_OK(madvise(map, SIZE, MADV_POPULATE_READ));
-        for (size_t i = 0; i < n; i++)
-                pages[i] = map + i * page;
-        ASSERT_OK(numa_move_pages(0, n, pages, NULL, status, 0));
-        memset(per_node, 0, MAX_NODES * sizeof(uint64_t));
-        for (size_t i = 0; i < n; i++) {
-                ASSERT(status[i] >= 0 && status[i] < MAX_NODES);
-                per_node[status[i]] += page;
-        }
-        munmap(map, SIZE);
-}
-
 static char *create_bound(sd_bus *bus, int vm, int gmem, const uint32_t *nodes, size_t n)
 {
         sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -150,7 +129,7 @@ static void test_one_node(sd_bus *bus, int vm)
                 ASSERT(rep.node[i] == 1 && streq(rep.cpus[i], want));
         ASSERT(rep.resident[1] == SIZE && rep.resident[0] == 0);
         ASSERT(resident_on(bus, path, 1) == SIZE);
-        locate(g, where);
+        numa_locate_pages(g, SIZE, where);
         ASSERT(where[1] == SIZE);
         printf("ok: bind node 1: %u worker(s) (node 1 has %u CPUs), each allowed on exactly CPUs %s; %llu MiB on "
                "node 1 by the report, Resident and move_pages\n", rep.n_workers, node_cpu_count(1), want,
@@ -176,7 +155,7 @@ static void test_split(sd_bus *bus, int vm)
                 ASSERT(rep.node[i] == (int) i && streq(rep.cpus[i], want[i]));
         ASSERT(rep.resident[0] == SIZE / 2 && rep.resident[1] == SIZE / 2);
         ASSERT(resident_on(bus, path, 0) == SIZE / 2 && resident_on(bus, path, 1) == SIZE / 2);
-        locate(g, where);
+        numa_locate_pages(g, SIZE, where);
         ASSERT(where[0] == SIZE / 2 && where[1] == SIZE / 2);
         printf("ok: bind nodes 0,1: a worker on node 0 (CPUs %s) and one on node 1 (CPUs %s), %llu MiB on each\n",
                want[0], want[1], SIZE / 2 / MIB);
