@@ -46,7 +46,15 @@ static const struct verb {
         { "metrics", "Print gmemd's accounting in the Prometheus text format", "metrics",
           "Print per-node and per-uid gauges in the Prometheus text exposition format, for\n"
           "node_exporter's textfile collector (see gmemctl(1)).", 0, false, verb_metrics },
+        { "populate", "Populate a region, showing progress", "populate REGION [OFFSET LENGTH] [--workers=N]",
+          "Allocate REGION (all of it, or LENGTH bytes from OFFSET: 4096, 64M, 1G) on its nodes,\n"
+          "with gmemd's workers bound to those nodes' CPUs, showing a progress bar on a\n"
+          "terminal, lines otherwise, JSON lines with --json. Ctrl-C cancels the populate in\n"
+          "gmemd (CancelPopulate); what was allocated stays in the region.", 1, false, verb_populate },
 };
+
+static const char populate_options_help[] =
+        "     --workers=N          Workers per node (1-64; default: gmemd's, from the CPUs)\n";
 
 static const char create_options_help[] =
         "     --name=NAME          Name the region (letters, digits, '.', '_', '-')\n"
@@ -88,19 +96,21 @@ static void help(void)
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 printf("  %-19.*s%s\n", synopsis_length(&verbs[i]), verbs[i].synopsis, verbs[i].summary);
         printf("  help [COMMAND]     Show this help, or a command's help\n");
-        printf("\nOptions:\n%s\nOptions of create:\n%s\nSee gmemctl(1).\n", global_options_help,
-               create_options_help);
+        printf("\nOptions:\n%s\nOptions of create:\n%s\nOptions of status:\n%s\nOptions of populate:\n%s\n"
+               "See gmemctl(1).\n", global_options_help, create_options_help, status_options_help,
+               populate_options_help);
 }
 
 static void verb_help(const struct verb *v)
 {
         printf("Usage: gmemctl [OPTIONS...] %s\n\n%s\n\n", v->synopsis, v->help);
         if (v->create_options)
-                printf("Options:\n%s", create_options_help);
+                printf("Options:\n%s\n", create_options_help);
         if (v->run == verb_status)
-                printf("Options:\n%s", status_options_help);
-        printf("%sGlobal options:\n%s\nSee gmemctl(1).\n", v->create_options || v->run == verb_status ? "\n" : "",
-               global_options_help);
+                printf("Options:\n%s\n", status_options_help);
+        if (v->run == verb_populate)
+                printf("Options:\n%s\n", populate_options_help);
+        printf("Global options:\n%s\nSee gmemctl(1).\n", global_options_help);
 }
 
 static const struct verb *find_verb(const char *name)
@@ -129,6 +139,7 @@ static int usage_error(const char *verb, const char *format, ...)
 struct parse_state {
         const char *create_option;
         const char *status_option;
+        const char *populate_option;
         bool help;
         bool version;
 };
@@ -223,6 +234,7 @@ static int parse_options(int argc, char *argv[], struct args *a, struct parse_st
                 { "numa-page-tables", no_argument, NULL, 'T' },
                 { "watch", optional_argument, NULL, ARG_WATCH },
                 { "count", required_argument, NULL, ARG_COUNT },
+                { "workers", required_argument, NULL, 'W' },
                 {}
         };
         int c, r;
@@ -253,6 +265,12 @@ static int parse_options(int argc, char *argv[], struct args *a, struct parse_st
                         if (r < 0)
                                 return r;
                         break;
+                case 'W':
+                        s->populate_option = "--workers";
+                        if (parse_uint(optarg, &a->workers) < 0 || a->workers < 1 || a->workers > 64)
+                                return usage_error("populate ", "invalid --workers '%s': give 1 to 64 workers per node",
+                                                   optarg);
+                        break;
                 case ':':
                         return usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
                 case '?':
@@ -271,6 +289,26 @@ static int parse_options(int argc, char *argv[], struct args *a, struct parse_st
         return 0;
 }
 
+/* populate REGION [OFFSET LENGTH]: sizes as for create; gmemd checks the range. */
+static int parse_populate_operands(const struct verb *v, int n, char **operands, struct args *a)
+{
+        if (n != 1 && n != 3)
+                return usage_error("populate ", n == 2 ? "OFFSET needs a LENGTH: %.*s" :
+                                   n == 0 ? "missing operand: %.*s" : "too many operands: %.*s",
+                                   synopsis_length(v), v->synopsis);
+        a->region = operands[0];
+        if (n == 1)
+                return 0;
+        if (parse_size(operands[1], &a->offset) < 0)
+                return usage_error("populate ", "invalid offset '%s': give bytes, or a number with K, M, G or T",
+                                   operands[1]);
+        if (parse_size(operands[2], &a->length) < 0)
+                return usage_error("populate ", "invalid length '%s': give bytes, or a number with K, M, G or T",
+                                   operands[2]);
+        a->have_range = true;
+        return 0;
+}
+
 static int parse_operands(const struct verb *v, int n, char **operands, struct args *a,
                           const struct parse_state *s)
 {
@@ -284,6 +322,10 @@ static int parse_operands(const struct verb *v, int n, char **operands, struct a
                 return usage_error(hint, "%s is an option of status, not of %s", s->status_option, v->name);
         if (a->watch_count && !a->watch_usec)
                 return usage_error(hint, "--count needs --watch");
+        if (s->populate_option && !streq(v->name, "populate"))
+                return usage_error(hint, "%s is an option of populate, not of %s", s->populate_option, v->name);
+        if (streq(v->name, "populate"))
+                return parse_populate_operands(v, n, operands, a);
         if ((unsigned) n < v->n_args)
                 return usage_error(hint, "missing operand: %.*s", synopsis_length(v), v->synopsis);
         if ((unsigned) n > v->n_args)
@@ -327,14 +369,14 @@ static int run(int argc, char *argv[])
                 if (s.help)
                         help();
                 else
-                        r = usage_error(NULL, "missing command (status, list, show, create, release, usage or "
-                                        "metrics)");
+                        r = usage_error(NULL, "missing command (status, list, show, create, release, populate, "
+                                        "usage or metrics)");
                 goto out;
         }
         v = find_verb(argv[optind]);
         if (!v) {
-                r = usage_error(NULL, "unknown command '%s' (status, list, show, create, release, usage or "
-                                "metrics)", argv[optind]);
+                r = usage_error(NULL, "unknown command '%s' (status, list, show, create, release, populate, usage "
+                                "or metrics)", argv[optind]);
                 goto out;
         }
         if (s.help) {

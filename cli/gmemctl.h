@@ -31,11 +31,15 @@ struct args {
         bool persist;
         bool numa_page_tables;
         bool hold;
-        /* show, release */
+        /* show, release, populate */
         const char *region;
         /* status --watch[=SECONDS] [--count=N]: 0 = once */
         uint64_t watch_usec;
         unsigned watch_count;
+        /* populate */
+        bool have_range;
+        uint64_t offset, length;
+        unsigned workers; /* 0: gmemd's default */
 };
 
 int verb_status(const struct args *a);
@@ -45,6 +49,7 @@ int verb_create(const struct args *a);
 int verb_release(const struct args *a);
 int verb_usage(const struct args *a);
 int verb_metrics(const struct args *a);
+int verb_populate(const struct args *a);
 
 /* --- errors: log.h prints "gmemctl: ..." to stderr ------------------------- */
 /* The daemon's message and error name when @error is set, else @what and r. */
@@ -69,6 +74,11 @@ uint64_t region_info_id(const gmem_region_info *info);
 int list_regions(gmem_client *client, gmem_region_info **ret, size_t *n_ret);
 /* Find REGION (an id, a name or an object path) among the daemon's regions. */
 int region_resolve(gmem_client *client, const char *spec, char **ret_path);
+
+struct region_props;
+/* REGION of the command line: its path and properties, and a bus connection
+ * for what libgmem does not do. */
+int open_region(const struct args *a, sd_bus **ret_bus, char **ret_path, struct region_props *ret);
 
 struct region_props {
         char *name;

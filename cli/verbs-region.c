@@ -40,9 +40,7 @@ static void print_region_human(const char *path, const struct region_props *p, b
         printf("    Resident: %s\n", resident ?: "?");
 }
 
-/* REGION of the command line: its path and properties, and a bus connection
- * for what libgmem does not do. */
-static int open_region(const struct args *a, sd_bus **ret_bus, char **ret_path, struct region_props *ret)
+int open_region(const struct args *a, sd_bus **ret_bus, char **ret_path, struct region_props *ret)
 {
         _cleanup_(gmem_client_unrefp) gmem_client *client = NULL;
         int r;

@@ -22,6 +22,7 @@ const struct gmem_option_type gmem_create_options[_GMEM_OPTION_MAX] = {
         [GMEM_OPTION_NUMA_PAGE_TABLES] = { "numa_page_tables", "b" },
         [GMEM_OPTION_CPUS] = { "cpus", "s" },
         [GMEM_OPTION_SPILL] = { "spill", "b" },
+        [GMEM_OPTION_POPULATE_WORKERS] = { "populate_workers", "u" },
 };
 
 int gmem_create_option_from_key(const char *key)

@@ -26,6 +26,7 @@ enum gmem_create_option {
         GMEM_OPTION_NUMA_PAGE_TABLES,
         GMEM_OPTION_CPUS,
         GMEM_OPTION_SPILL,
+        GMEM_OPTION_POPULATE_WORKERS,
         _GMEM_OPTION_MAX,
 };
 

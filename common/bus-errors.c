@@ -13,6 +13,7 @@ static const sd_bus_error_map gmem_error_map[] = {
         SD_BUS_ERROR_MAP(GMEM_ERROR_PERMISSION_DENIED, EACCES),
         SD_BUS_ERROR_MAP(GMEM_ERROR_UNSUPPORTED, EOPNOTSUPP),
         SD_BUS_ERROR_MAP(GMEM_ERROR_NOT_FOUND, ENOENT),
+        SD_BUS_ERROR_MAP(GMEM_ERROR_CANCELLED, ECANCELED),
         SD_BUS_ERROR_MAP_END
 };
 
@@ -41,6 +42,8 @@ const char *gmem_bus_error_from_errno(int error)
                 return GMEM_ERROR_NOT_FOUND;
         case EDQUOT:
                 return GMEM_ERROR_QUOTA_EXCEEDED;
+        case ECANCELED:
+                return GMEM_ERROR_CANCELLED;
         case ENOTTY:
                 return GMEM_ERROR_NOT_A_VM;
         case EINVAL:

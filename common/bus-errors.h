@@ -12,6 +12,7 @@
 #define GMEM_ERROR_PERMISSION_DENIED "org.gmem1.Error.PermissionDenied"
 #define GMEM_ERROR_UNSUPPORTED "org.gmem1.Error.Unsupported"
 #define GMEM_ERROR_NOT_FOUND "org.gmem1.Error.NotFound"
+#define GMEM_ERROR_CANCELLED "org.gmem1.Error.Cancelled"
 
 /* Register the mapping with sd-bus (idempotent). */
 int gmem_bus_errors_register(void);

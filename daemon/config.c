@@ -183,6 +183,34 @@ static int parse_budgets(struct config *c, json_object *budgets, const char *sou
         return 0;
 }
 
+/* "populate": { "workers_per_node": N } */
+static int parse_populate(struct config *c, json_object *populate, const char *source, char *msg, size_t msg_size)
+{
+        int r = want_type(populate, json_type_object, "populate", source, msg, msg_size);
+
+        if (r < 0)
+                return r;
+        json_object_object_foreach(populate, key, v) {
+                int64_t n;
+
+                if (!streq(key, "workers_per_node")) {
+                        snprintf(msg, msg_size, "%s: unknown key 'populate.%s' (known: workers_per_node)", source, key);
+                        return -EINVAL;
+                }
+                r = want_type(v, json_type_int, "populate.workers_per_node", source, msg, msg_size);
+                if (r < 0)
+                        return r;
+                n = json_object_get_int64(v);
+                if (n < 0 || n > CONFIG_POPULATE_WORKERS_MAX) {
+                        snprintf(msg, msg_size, "%s: key 'populate.workers_per_node' is %" PRId64 "; use 0 (from the "
+                                 "node's CPUs) to %d", source, n, CONFIG_POPULATE_WORKERS_MAX);
+                        return -EINVAL;
+                }
+                c->populate_workers = (unsigned) n;
+        }
+        return 0;
+}
+
 uint64_t config_node_budget(const struct config *c, unsigned node, uint64_t total)
 {
         const struct node_budget *b = node < c->n_budgets && c->budgets[node].kind != BUDGET_NONE ?
@@ -282,8 +310,11 @@ int config_parse(struct config *c, const char *text, const char *source, char *m
                         r = parse_limits(c, v, source, msg, msg_size);
                 else if (streq(key, "budgets"))
                         r = parse_budgets(c, v, source, msg, msg_size);
+                else if (streq(key, "populate"))
+                        r = parse_populate(c, v, source, msg, msg_size);
                 else {
-                        snprintf(msg, msg_size, "%s: unknown key '%s' (known: log_level, allowed_group, limits, budgets)",
+                        snprintf(msg, msg_size, "%s: unknown key '%s' (known: log_level, allowed_group, limits, budgets, "
+                                 "populate)",
                                  source, key);
                         r = -EINVAL;
                 }

@@ -20,6 +20,8 @@ struct node_budget {
 };
 
 #define CONFIG_BUDGET_NODES_MAX 1024U
+/* Most populate workers per node the config (and a call) may ask for. */
+#define CONFIG_POPULATE_WORKERS_MAX 64
 
 struct config {
         int log_level;             /* syslog level, -1 = leave as is */
@@ -29,6 +31,7 @@ struct config {
         struct node_budget *budgets;   /* indexed by node, n_budgets of them */
         unsigned n_budgets;
         struct node_budget budget_other; /* key "*": every node not named */
+        unsigned populate_workers;     /* populate workers per node; 0 = from the node's CPUs */
 };
 
 void config_init(struct config *c);

@@ -37,6 +37,7 @@ struct create_request {
         unsigned *nodes;
         size_t n_nodes;
         bool populate, shared, persist, numa_page_tables, spill;
+        unsigned populate_workers; /* 0: the configured or the CPU-derived default */
         int memfd; /* borrowed from the message; -1 when not given */
         char *cpus;         /* option cpus, as given */
         unsigned *cpu_nodes; /* ...and the nodes of those CPUs */
@@ -144,6 +145,18 @@ static int read_flag(sd_bus_message *msg, struct create_request *q, enum gmem_cr
         return r;
 }
 
+static int read_populate_workers(sd_bus_message *msg, struct create_request *q, sd_bus_error *error)
+{
+        int r = sd_bus_message_read(msg, "u", &q->populate_workers);
+
+        if (r < 0)
+                return r;
+        if (q->populate_workers < 1 || q->populate_workers > POPULATE_WORKERS_MAX)
+                return bus_reply_errno(error, -EINVAL, "option 'populate_workers' is %u; give 1 to %u workers per node",
+                                       q->populate_workers, POPULATE_WORKERS_MAX);
+        return 0;
+}
+
 static int read_option_value(sd_bus_message *msg, struct create_request *q, enum gmem_create_option option,
                              sd_bus_error *error)
 {
@@ -158,6 +171,8 @@ static int read_option_value(sd_bus_message *msg, struct create_request *q, enum
                 return sd_bus_message_read(msg, "h", &q->memfd);
         case GMEM_OPTION_CPUS:
                 return read_cpus(msg, q, error);
+        case GMEM_OPTION_POPULATE_WORKERS:
+                return read_populate_workers(msg, q, error);
         default:
                 return read_flag(msg, q, option);
         }
@@ -270,6 +285,8 @@ static int validate_request(const struct create_request *q, sd_bus_error *error)
         if (q->size % page)
                 return bus_reply_errno(error, -EINVAL, "size %" PRIu64 " is not a multiple of the page size %"
                                        PRIu64, q->size, page);
+        if (q->populate_workers && !q->populate)
+                return bus_reply_errno(error, -EINVAL, "option 'populate_workers' needs option 'populate' true");
         if (q->numa_page_tables && !q->manager->features.numa_aware_page_tables)
                 return bus_reply_errno(error, -EOPNOTSUPP,
                                        "this kernel (%s) cannot place KVM page tables on the node of the memory "
@@ -412,7 +429,9 @@ int bus_method_create_region(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (!q.populate)
                 return bus_reply_created(msg, region);
         /* Listed from now on, its Resident growing; answered once all of it is there. */
-        r = bus_populate_async(region, msg, 0, region->size, true, error);
+        r = bus_populate_async(region, msg, &(struct populate_params) {
+                                       .length = region->size, .workers_per_node = q.populate_workers },
+                               POPULATE_REPLY_CREATED, error);
         if (r < 0)
                 manager_release_region(m, region, "populating it could not start");
         return r;

@@ -1,72 +1,230 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Worker threads for region population: chunked fallocate + clearing, an
- * eventfd to tell the event loop, cancellation when the region goes away. */
+/* Populate workers: a plan of node-bound workers taking chunks from shared
+ * pools, an eventfd for the event loop, cancellation, and the final report. */
 #include <errno.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "macro.h"
+#include "numa-nodes.h"
+#include "populate-plan.h"
 #include "populate.h"
 
-/* Big enough to run at full speed, small enough to stop soon when released. */
-#define POPULATE_CHUNK (256ULL << 20)
+static void job_notify(struct populate_job *j)
+{
+        uint64_t one = 1;
+
+        /* Nothing to do if this fails: eventfd writes of 1 cannot overflow. */
+        (void) !write(j->event_fd, &one, sizeof(one));
+}
+
+static bool job_stopping(struct populate_job *j)
+{
+        return atomic_load(&j->result) < 0 || atomic_load(&j->region->released);
+}
+
+static void job_fail(struct populate_job *j, int error, int node)
+{
+        int expected = 0;
+
+        /* The first failure is the one reported; the others follow from it. */
+        if (atomic_compare_exchange_strong(&j->result, &expected, error))
+                atomic_store(&j->failed_node, node);
+}
+
+/* Bytes of the range in memory, by mincore() alone: what is left to tell
+ * when the memory to locate pages by node (page tables) cannot be had. */
+static int count_present(struct populate_job *j, uint64_t *ret)
+{
+        size_t page = (size_t) sysconf(_SC_PAGESIZE), n = j->length / page;
+        _cleanup_free_ unsigned char *vec = malloc(n ?: 1);
+        uint64_t bytes = 0;
+
+        if (!vec)
+                return -ENOMEM;
+        if (mincore((char *) j->region->map + j->offset, j->length, vec) < 0)
+                return negative_errno();
+        for (size_t i = 0; i < n; i++)
+                bytes += (vec[i] & 1) ? page : 0;
+        *ret = bytes;
+        return 0;
+}
+
+static void job_measure(struct populate_job *j)
+{
+        int r = node_measure_resident((char *) j->region->map + j->offset, j->length, j->resident, j->n_resident);
+
+        if (r >= 0) {
+                j->measured = true;
+                return;
+        }
+        /* A node out of memory may not give the page tables to locate pages. */
+        j->measure_error = r;
+        memset(j->resident, 0, j->n_resident * sizeof(uint64_t));
+        j->present_counted = count_present(j, &j->present) >= 0;
+}
+
+/* The last worker: measure what the range holds now (never for a private
+ * region: the host cannot map it), then let the event loop collect the job. */
+static void job_end(struct populate_job *j)
+{
+        int result = atomic_load(&j->result);
+        struct region *region = j->region;
+
+        if (j->resident && !atomic_load(&region->released) &&
+            (j->measure || (result < 0 && result != -ECANCELED)))
+                job_measure(j);
+        atomic_store(&j->finished, true);
+        job_notify(j);
+}
 
 static void *populate_worker(void *arg)
 {
-        struct populate_job *j = arg;
-        uint64_t end = j->offset + j->length, one = 1;
+        struct populate_worker *w = arg;
+        struct populate_job *j = w->job;
+        cpu_set_t cpus;
 
-        j->result = 0;
-        for (uint64_t off = j->offset; off < end; off += POPULATE_CHUNK) {
-                uint64_t len = end - off < POPULATE_CHUNK ? end - off : POPULATE_CHUNK;
+        if (sched_getaffinity(0, sizeof(cpus), &cpus) >= 0)
+                populate_format_cpus(&cpus, w->cpu_list, sizeof(w->cpu_list));
+        while (!job_stopping(j)) {
+                uint64_t off = atomic_fetch_add(&w->pool->next, POPULATE_CHUNK), len;
+                int r;
 
-                if (atomic_load(&j->region->released)) {
-                        j->result = -ECANCELED;
+                if (off >= w->pool->end)
+                        break;
+                len = w->pool->end - off < POPULATE_CHUNK ? w->pool->end - off : POPULATE_CHUNK;
+                r = region_populate(j->region, off, len);
+                if (r < 0) {
+                        job_fail(j, r, w->node);
                         break;
                 }
-                j->result = region_populate(j->region, off, len);
-                if (j->result < 0)
-                        break;
+                atomic_fetch_add(&j->done, len);
+                job_notify(j);
         }
-        /* Nothing to do if this fails: eventfd writes of 1 cannot overflow. */
-        (void) !write(j->event_fd, &one, sizeof(one));
+        if (atomic_load(&j->region->released))
+                job_fail(j, -ECANCELED, -1);
+        if (atomic_fetch_sub(&j->running, 1) == 1)
+                job_end(j);
         return NULL;
 }
 
-int populate_job_start(struct region *region, uint64_t offset, uint64_t length, struct populate_job **ret)
+static void job_free(struct populate_job *j)
+{
+        safe_close(j->event_fd);
+        free(j->pools);
+        free(j->workers);
+        free(j->resident);
+        free(j);
+}
+
+static int job_spawn(struct populate_job *j)
+{
+        /* Counted first: a worker that ends at once must not be taken for the last. */
+        atomic_store(&j->running, j->n_workers);
+        for (unsigned i = 0; i < j->n_workers; i++) {
+                struct populate_worker *w = &j->workers[i];
+                pthread_attr_t attr;
+                char name[16];
+                int r;
+
+                r = -pthread_attr_init(&attr);
+                /* Bound from its first instruction: its stack, and every page it
+                 * clears, are touched on its node. */
+                if (r >= 0 && w->bound)
+                        r = -pthread_attr_setaffinity_np(&attr, sizeof(w->cpus), &w->cpus);
+                if (r >= 0)
+                        r = -pthread_create(&w->thread, &attr, populate_worker, w);
+                pthread_attr_destroy(&attr);
+                if (r < 0) {
+                        /* The ones not started will never end: count them out. */
+                        job_fail(j, r, -1);
+                        if (atomic_fetch_sub(&j->running, j->n_workers - i) == j->n_workers - i)
+                                job_end(j);
+                        return r;
+                }
+                j->n_started++;
+                snprintf(name, sizeof(name), "gmemd-pop-n%d", w->node);
+                (void) pthread_setname_np(w->thread, name);
+        }
+        return 0;
+}
+
+int populate_job_start(struct region *region, const struct populate_params *p, unsigned config_workers,
+                       struct populate_job **ret)
 {
         struct populate_job *j = calloc(1, sizeof(*j));
         int r;
 
         if (!j)
                 return -ENOMEM;
-        *j = (struct populate_job) { .region = region, .offset = offset, .length = length };
-        j->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (j->event_fd < 0) {
-                r = negative_errno();
-                free(j);
-                return r;
+        *j = (struct populate_job) { .region = region, .offset = p->offset, .length = p->length,
+                                     .measure = p->measure, .event_fd = -1 };
+        atomic_init(&j->failed_node, -1);
+        r = populate_plan(j, p->workers_per_node ?: config_workers);
+        if (r >= 0 && region->shared) {
+                j->n_resident = node_count_max();
+                j->resident = calloc(j->n_resident, sizeof(uint64_t));
+                if (!j->resident)
+                        r = -ENOMEM;
         }
-        r = -pthread_create(&j->thread, NULL, populate_worker, j);
+        if (r >= 0) {
+                j->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (j->event_fd < 0)
+                        r = negative_errno();
+        }
         if (r < 0) {
-                safe_close(j->event_fd);
-                free(j);
+                job_free(j);
                 return r;
         }
         region->jobs++;
+        /* A failure to spawn every worker is reported as the job's result. */
+        (void) job_spawn(j);
         *ret = j;
         return 0;
 }
 
+void populate_job_cancel(struct populate_job *j, int reason)
+{
+        job_fail(j, reason, -1);
+}
+
+int populate_job_worker_node(const struct populate_job *j, unsigned i)
+{
+        return i < j->n_workers ? j->workers[i].node : -1;
+}
+
+const char *populate_job_worker_cpus(const struct populate_job *j, unsigned i)
+{
+        return i < j->n_workers && j->workers[i].cpu_list[0] ? j->workers[i].cpu_list : NULL;
+}
+
+int populate_job_join(struct populate_job *j)
+{
+        for (unsigned i = 0; i < j->n_started; i++)
+                pthread_join(j->workers[i].thread, NULL);
+        j->n_started = 0;
+        return atomic_load(&j->result);
+}
+
+void populate_job_free(struct populate_job *j)
+{
+        if (!j)
+                return;
+        (void) populate_job_join(j);
+        j->region->jobs--;
+        job_free(j);
+}
+
 int populate_job_finish(struct populate_job *j)
 {
-        int result;
+        int result = populate_job_join(j);
 
-        pthread_join(j->thread, NULL);
-        result = j->result;
-        j->region->jobs--;
-        safe_close(j->event_fd);
-        free(j);
+        populate_job_free(j);
         return result;
 }

@@ -56,42 +56,65 @@ static int region_enumerate(sd_bus *bus, const char *path, void *userdata, char 
         return 0;
 }
 
-static int method_range(sd_bus_message *msg, struct region *region, bool populate, sd_bus_error *error)
+/* Populate, PopulateWithOptions (@reply REPORT) and Discard (@reply -1). */
+static int method_range(sd_bus_message *msg, struct region *region, int reply, sd_bus_error *error)
 {
-        uint64_t offset, length;
+        struct populate_params p = {};
         char reason[256];
         int r;
 
-        r = bus_check_region_owner(region, msg, populate ? "populate" : "discard", error);
+        r = bus_check_region_owner(region, msg, reply >= 0 ? "populate" : "discard", error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(msg, "tt", &offset, &length);
+        r = sd_bus_message_read(msg, "tt", &p.offset, &p.length);
         if (r < 0)
                 return r;
-        r = region_check_range(region, offset, length, reason, sizeof(reason));
+        if (reply == POPULATE_REPLY_REPORT) {
+                p.measure = true;
+                r = bus_populate_read_options(msg, &p, error);
+                if (r < 0)
+                        return r;
+        }
+        r = region_check_range(region, p.offset, p.length, reason, sizeof(reason));
         if (r < 0)
                 return bus_reply_errno(error, r, "%s", reason);
-        if (populate) {
-                r = budget_check_populate(region->manager, region, offset, length, reason, sizeof(reason));
+        if (reply >= 0) {
+                r = budget_check_populate(region->manager, region, p.offset, p.length, reason, sizeof(reason));
                 if (r < 0)
                         return bus_reply_errno(error, r, "%s", reason);
-                return bus_populate_async(region, msg, offset, length, false, error);
+                return bus_populate_async(region, msg, &p, (enum populate_reply) reply, error);
         }
-        r = region_discard(region, offset, length);
+        r = region_discard(region, p.offset, p.length);
         usage_region_changed(region);
         if (r < 0)
-                return bus_reply_errno(error, r, "discarding %" PRIu64 "+%" PRIu64 " failed: %m", offset, length);
+                return bus_reply_errno(error, r, "discarding %" PRIu64 "+%" PRIu64 " failed: %m", p.offset, p.length);
         return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_populate(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-        return method_range(msg, userdata, true, error);
+        return method_range(msg, userdata, POPULATE_REPLY_NONE, error);
+}
+
+static int method_populate_with_options(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        return method_range(msg, userdata, POPULATE_REPLY_REPORT, error);
+}
+
+static int method_cancel_populate(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        struct region *region = userdata;
+        int r;
+
+        r = bus_check_region_owner(region, msg, "cancel populating", error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "u", bus_populate_cancel(region));
 }
 
 static int method_discard(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-        return method_range(msg, userdata, false, error);
+        return method_range(msg, userdata, -1, error);
 }
 
 static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -159,6 +182,12 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         if (streq(property, "PlacementReason"))
                 return sd_bus_message_append(reply, "s", region->placement.reason[0] ? region->placement.reason :
                                              "restored from the fd store; the reason was not kept");
+        if (streq(property, "Populating")) {
+                uint64_t done, total;
+
+                bus_populate_progress(region, &done, &total);
+                return sd_bus_message_append(reply, "(tt)", done, total);
+        }
         return -ENOENT;
 }
 
@@ -178,6 +207,15 @@ static const sd_bus_vtable region_vtable[] = {
                                 method_discard, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
                                 method_release, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_PROPERTY("Populating", "(tt)", property_get, 0, 0),
+        SD_BUS_METHOD_WITH_ARGS("PopulateWithOptions",
+                                SD_BUS_ARGS("t", offset, "t", length, "a{sv}", options),
+                                SD_BUS_RESULT("a(ut)", resident, "a(is)", workers),
+                                method_populate_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CancelPopulate", SD_BUS_NO_ARGS, SD_BUS_RESULT("u", cancelled),
+                                method_cancel_populate, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("PopulateProgress",
+                                SD_BUS_ARGS("t", offset, "t", length, "t", done, "b", final), 0),
         SD_BUS_VTABLE_END
 };
 

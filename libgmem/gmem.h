@@ -86,6 +86,9 @@ int gmem_options_set_policy(gmem_options *options, gmem_policy policy);
 int gmem_options_set_nodes(gmem_options *options, const unsigned *nodes, size_t n);
 /* Allocate the whole region on its nodes before returning (default false). */
 int gmem_options_set_populate(gmem_options *options, bool populate);
+/* With populate: gmemd's populate workers per node, 1 to 64 (gmemd refuses
+ * others); 0 (default) leaves it to gmemd's configuration and the CPUs. */
+int gmem_options_set_populate_workers(gmem_options *options, unsigned workers);
 /* Mappable and shared with the host (MMAP|INIT_SHARED; default true). */
 int gmem_options_set_shared(gmem_options *options, bool shared);
 /* Outlive this client's connection (default false). */

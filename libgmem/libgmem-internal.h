@@ -28,6 +28,7 @@ struct gmem_options {
         bool shared;
         bool persist;
         bool numa_page_tables;
+        unsigned populate_workers; /* 0: not sent */
 };
 
 struct gmem_region {

@@ -86,6 +86,8 @@ static int append_option(sd_bus_message *m, enum gmem_create_option option, cons
                 r = sd_bus_message_append(m, "b", (int) *(const bool *) value);
         else if (streq(signature, "h"))
                 r = sd_bus_message_append(m, "h", *(const int *) value);
+        else if (streq(signature, "u"))
+                r = sd_bus_message_append(m, "u", *(const unsigned *) value);
         else
                 r = append_nodes(m, o->nodes, o->n_nodes);
         if (r >= 0)
@@ -108,6 +110,8 @@ static int append_options(sd_bus_message *m, const gmem_options *o, int memfd)
                 r = append_option(m, GMEM_OPTION_NUMA_PAGE_TABLES, &o->numa_page_tables);
         if (r >= 0)
                 r = append_option(m, GMEM_OPTION_POPULATE, &o->populate);
+        if (r >= 0 && o->populate_workers)
+                r = append_option(m, GMEM_OPTION_POPULATE_WORKERS, &o->populate_workers);
         if (r >= 0)
                 r = append_option(m, GMEM_OPTION_SHARED, &o->shared);
         if (r >= 0)

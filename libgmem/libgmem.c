@@ -254,6 +254,14 @@ _public_ int gmem_options_set_populate(gmem_options *options, bool populate)
         return 0;
 }
 
+_public_ int gmem_options_set_populate_workers(gmem_options *options, unsigned workers)
+{
+        if (!options)
+                return -EINVAL;
+        options->populate_workers = workers;
+        return 0;
+}
+
 _public_ int gmem_options_set_shared(gmem_options *options, bool shared)
 {
         if (!options)

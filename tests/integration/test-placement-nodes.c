@@ -19,38 +19,11 @@
 #include "harness.h"
 #include "kvm-uapi.h"
 #include "macro.h"
+#include "numa-pages.h"
 #include "test-guest.h"
 
 #define REGION_SIZE (64ULL << 20)
-#define MAX_NODES 8
-
-/* Count the region's pages per node through our own mapping of its fd. */
-static void locate_pages(int fd, uint64_t size, uint64_t per_node[MAX_NODES])
-{
-        size_t page = (size_t) sysconf(_SC_PAGESIZE), n = size / page;
-        char *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-        _cleanup_free_ void **pages = calloc(n, sizeof(void *));
-        _cleanup_free_ int *status = calloc(n, sizeof(int));
-
-        _cleanup_free_ unsigned char *vec = calloc(n, 1);
-
-        ASSERT(map != MAP_FAILED && pages && status && vec);
-        /* gmemd populated every page, before we touch any: all are in memory.
-         * Only then map them for move_pages(), which allocates nothing now. */
-        ASSERT_OK(mincore(map, size, vec));
-        for (size_t i = 0; i < n; i++)
-                ASSERT(vec[i] & 1);
-        ASSERT_OK(madvise(map, size, MADV_POPULATE_READ));
-        for (size_t i = 0; i < n; i++)
-                pages[i] = map + i * page;
-        ASSERT_OK(numa_move_pages(0, n, pages, NULL, status, 0));
-        memset(per_node, 0, MAX_NODES * sizeof(uint64_t));
-        for (size_t i = 0; i < n; i++) {
-                ASSERT(status[i] >= 0 && status[i] < MAX_NODES);
-                per_node[status[i]] += page;
-        }
-        munmap(map, size);
-}
+#define MAX_NODES NUMA_PAGES_MAX_NODES
 
 static void check_daemon_agrees(gmem_region *region, const uint64_t per_node[MAX_NODES])
 {
@@ -109,13 +82,13 @@ int main(void)
         ASSERT_OK(gmem_client_new(e.address, &client));
 
         bind = create(client, vm, GMEM_POLICY_BIND, node1, 1);
-        locate_pages(gmem_region_get_fd(bind), REGION_SIZE, per_node);
+        numa_locate_pages(gmem_region_get_fd(bind), REGION_SIZE, per_node);
         printf("bind to node 1: %" PRIu64 " bytes on node 0, %" PRIu64 " on node 1\n", per_node[0], per_node[1]);
         ASSERT(per_node[1] == REGION_SIZE);
         check_daemon_agrees(bind, per_node);
 
         interleave = create(client, vm, GMEM_POLICY_INTERLEAVE, both, 2);
-        locate_pages(gmem_region_get_fd(interleave), REGION_SIZE, per_node);
+        numa_locate_pages(gmem_region_get_fd(interleave), REGION_SIZE, per_node);
         printf("interleave 0-1: %" PRIu64 " bytes on node 0, %" PRIu64 " on node 1\n", per_node[0], per_node[1]);
         ASSERT(per_node[0] + per_node[1] == REGION_SIZE);
         /* Page interleave puts every other page on each node. */

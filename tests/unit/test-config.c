@@ -162,9 +162,10 @@ static void test_type_errors(void)
 static void test_unknown_keys(void)
 {
         assert_rejects("{\"loglevel\": \"info\"}",
-                       "test.json: unknown key 'loglevel' (known: log_level, allowed_group, limits, budgets)");
+                       "test.json: unknown key 'loglevel' (known: log_level, allowed_group, limits, budgets, "
+                       "populate)");
         assert_rejects("{\"log_level\": \"info\", \"Limits\": {}}",
-                       "test.json: unknown key 'Limits' (known: log_level, allowed_group, limits, budgets)");
+                       "test.json: unknown key 'Limits' (known: log_level, allowed_group, limits, budgets, populate)");
         assert_rejects("{\"limits\": {\"max_bytes\": 1}}",
                        "test.json: unknown key 'limits.max_bytes' (known: max_bytes_per_user, max_regions_per_user)");
 }
@@ -292,10 +293,36 @@ static void test_budgets(void)
                        "68719476736 or \"64G\"");
 }
 
+/* populate.workers_per_node: 0 (from the CPUs) to the ceiling, nothing else. */
+static void test_populate_workers(void)
+{
+        struct config c;
+
+        ASSERT_OK(parse(&c, "{\"populate\": {\"workers_per_node\": 2}}"));
+        ASSERT_EQ(c.populate_workers, 2);
+        config_done(&c);
+        ASSERT_OK(parse(&c, "{\"populate\": {\"workers_per_node\": 64}}"));
+        ASSERT_EQ(c.populate_workers, 64);
+        config_done(&c);
+        ASSERT_OK(parse(&c, "{\"populate\": {}}"));
+        ASSERT_EQ(c.populate_workers, 0);
+        config_done(&c);
+        assert_rejects("{\"populate\": {\"workers_per_node\": 65}}",
+                       "test.json: key 'populate.workers_per_node' is 65; use 0 (from the node's CPUs) to 64");
+        assert_rejects("{\"populate\": {\"workers_per_node\": -1}}",
+                       "test.json: key 'populate.workers_per_node' is -1; use 0 (from the node's CPUs) to 64");
+        assert_rejects("{\"populate\": {\"workers_per_node\": \"2\"}}",
+                       "test.json: key 'populate.workers_per_node' must be a int, not a string");
+        assert_rejects("{\"populate\": {\"workers\": 2}}",
+                       "test.json: unknown key 'populate.workers' (known: workers_per_node)");
+        assert_rejects("{\"populate\": 2}", "test.json: key 'populate' must be a object, not a int");
+}
+
 int main(void)
 {
         test_budgets();
         test_valid();
+        test_populate_workers();
         test_allowed_group();
         test_type_errors();
         test_unknown_keys();
