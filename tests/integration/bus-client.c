@@ -225,7 +225,7 @@ static bool changed_since(const void *userdata)
         return counts[0] != counts[1];
 }
 
-void resident_settles(sd_bus *bus, const char *path, uint64_t want, unsigned seconds)
+uint64_t resident_settles_within(sd_bus *bus, const char *path, uint64_t min, uint64_t max, unsigned seconds)
 {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         unsigned counts[2] = { 0, 0 }; /* signals seen, and when last read */
@@ -234,11 +234,18 @@ void resident_settles(sd_bus *bus, const char *path, uint64_t want, unsigned sec
         ASSERT_OK(sd_bus_match_signal(bus, &slot, "org.gmem1", path, "org.freedesktop.DBus.Properties",
                                       "PropertiesChanged", on_changed, &counts[0]));
         for (;;) {
-                if (resident_sum(bus, path, -1) == want)
-                        return;
+                uint64_t sum = resident_sum(bus, path, -1);
+
+                if (sum >= min && sum <= max)
+                        return sum;
                 process_until(bus, changed_since, counts, seconds);
                 counts[1] = counts[0];
         }
+}
+
+void resident_settles(sd_bus *bus, const char *path, uint64_t want, unsigned seconds)
+{
+        (void) resident_settles_within(bus, path, want, want, seconds);
 }
 
 /* Dispatch bus messages until @done says so; a test failure after @seconds. */

@@ -45,6 +45,8 @@ uint64_t resident_on(sd_bus *bus, const char *path, unsigned node);
  * than gmemd measures on its event loop (64 MiB) are measured on its
  * refresher thread, which announces new numbers with PropertiesChanged. */
 void resident_settles(sd_bus *bus, const char *path, uint64_t want, unsigned seconds);
+/* ...until the sum is within [min, max]; returns it. */
+uint64_t resident_settles_within(sd_bus *bus, const char *path, uint64_t min, uint64_t max, unsigned seconds);
 char *region_property_string(sd_bus *bus, const char *path, const char *property);
 size_t region_nodes(sd_bus *bus, const char *path, uint32_t *nodes, size_t max);
 /* The first ListRegions row @match accepts: true, with its path and policy

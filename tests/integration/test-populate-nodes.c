@@ -128,6 +128,7 @@ static void test_one_node(sd_bus *bus, int vm)
         for (unsigned i = 0; i < rep.n_workers; i++)
                 ASSERT(rep.node[i] == 1 && streq(rep.cpus[i], want));
         ASSERT(rep.resident[1] == SIZE && rep.resident[0] == 0);
+        resident_settles(bus, path, SIZE, 60); /* from gmemd's refresher thread */
         ASSERT(resident_on(bus, path, 1) == SIZE);
         numa_locate_pages(g, SIZE, where);
         ASSERT(where[1] == SIZE);
@@ -154,6 +155,7 @@ static void test_split(sd_bus *bus, int vm)
         for (unsigned i = 0; i < 2; i++)
                 ASSERT(rep.node[i] == (int) i && streq(rep.cpus[i], want[i]));
         ASSERT(rep.resident[0] == SIZE / 2 && rep.resident[1] == SIZE / 2);
+        resident_settles(bus, path, SIZE, 60); /* from gmemd's refresher thread */
         ASSERT(resident_on(bus, path, 0) == SIZE / 2 && resident_on(bus, path, 1) == SIZE / 2);
         numa_locate_pages(g, SIZE, where);
         ASSERT(where[0] == SIZE / 2 && where[1] == SIZE / 2);
