@@ -79,7 +79,14 @@ static void memcg_create(struct memcg *cg)
                 abort();
         }
         if (cg->v2) {
-                write_file(cg->dir, "memory.swap.max", "0");
+                snprintf(buf, sizeof(buf), "%s/memory.max", cg->dir);
+                /* The root's children get memory.max once it hands them the controller. */
+                if (access(buf, F_OK) < 0)
+                        write_file("/sys/fs/cgroup", "cgroup.subtree_control", "+memory");
+                snprintf(buf, sizeof(buf), "%s/memory.swap.max", cg->dir);
+                /* Without swap accounting there is no such file, and no swap to escape to. */
+                if (access(buf, F_OK) >= 0)
+                        write_file(cg->dir, "memory.swap.max", "0");
                 cg->event_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
                 snprintf(buf, sizeof(buf), "%s/memory.events", cg->dir);
                 ASSERT(cg->event_fd >= 0 && inotify_add_watch(cg->event_fd, buf, IN_MODIFY) >= 0);
