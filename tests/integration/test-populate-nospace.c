@@ -8,10 +8,12 @@
  * NoSpace error names the node and what was allocated, the region stays
  * consistent and usable (a CreateRegion populate=true is released instead),
  * and releasing gives every byte back to the cgroup and every fd to gmemd. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -61,6 +63,24 @@ static uint64_t read_u64_file(const char *dir, const char *file)
         return v;
 }
 
+/* A run that failed an assertion left its (empty) cgroup: remove those whose
+ * test process is gone. */
+static void memcg_remove_stale(const char *parent)
+{
+        DIR *d = opendir(parent);
+        struct dirent *de;
+        char path[512];
+        int pid;
+
+        while (d && (de = readdir(d)))
+                if (sscanf(de->d_name, "gmem-test-nospace-%d", &pid) == 1 && kill(pid, 0) < 0 && errno == ESRCH) {
+                        snprintf(path, sizeof(path), "%s/%s", parent, de->d_name);
+                        (void) rmdir(path);
+                }
+        if (d)
+                closedir(d);
+}
+
 /* A fresh memory cgroup, v2 where the memory controller is there, else v1's.
  * Neither: the test fails (tools/install-deps cannot fix that; CI runs as
  * root on a host with one of them). */
@@ -72,6 +92,7 @@ static void memcg_create(struct memcg *cg)
         if (fd >= 0)
                 (void) !read(fd, controllers, sizeof(controllers) - 1);
         cg->v2 = strstr(controllers, "memory") != NULL;
+        memcg_remove_stale(cg->v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory");
         snprintf(cg->dir, sizeof(cg->dir), "/sys/fs/cgroup/%sgmem-test-nospace-%d", cg->v2 ? "" : "memory/",
                  (int) getpid());
         if (mkdir(cg->dir, 0755) < 0) {
@@ -79,7 +100,14 @@ static void memcg_create(struct memcg *cg)
                 abort();
         }
         if (cg->v2) {
-                write_file(cg->dir, "memory.swap.max", "0");
+                snprintf(buf, sizeof(buf), "%s/memory.max", cg->dir);
+                /* The root's children get memory.max once it hands them the controller. */
+                if (access(buf, F_OK) < 0)
+                        write_file("/sys/fs/cgroup", "cgroup.subtree_control", "+memory");
+                snprintf(buf, sizeof(buf), "%s/memory.swap.max", cg->dir);
+                /* Without swap accounting there is no such file, and no swap to escape to. */
+                if (access(buf, F_OK) >= 0)
+                        write_file(cg->dir, "memory.swap.max", "0");
                 cg->event_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
                 snprintf(buf, sizeof(buf), "%s/memory.events", cg->dir);
                 ASSERT(cg->event_fd >= 0 && inotify_add_watch(cg->event_fd, buf, IN_MODIFY) >= 0);

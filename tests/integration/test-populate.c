@@ -2,7 +2,8 @@
 /* The populate engine through the bus: PopulateProgress signals (monotonic,
  * one final, before the reply), PopulateWithOptions' report (residency and
  * the workers' CPUs), its 'workers' option refused by name when bad, and
- * cancellation by CancelPopulate and by the caller's connection going away,
+ * cancellation by CancelPopulate, by the caller's connection going away and
+ * by Release (a final signal still),
  * each leaving the region consistent (Resident = what was done) and usable. */
 #include <stdint.h>
 #include <string.h>
@@ -143,6 +144,19 @@ static unsigned read_report(sd_bus_message *reply, uint64_t length, int want_nod
         return n_workers;
 }
 
+/* No populate runs on the region: Populating is (0, 0). */
+static void expect_not_populating(sd_bus *bus, const char *path)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint64_t done, total;
+
+        ASSERT_OK(sd_bus_get_property(bus, "org.gmem1", path, "org.gmem1.Region", "Populating", &error, &reply,
+                                      "(tt)"));
+        ASSERT_OK(sd_bus_message_read(reply, "(tt)", &done, &total));
+        ASSERT(done == 0 && total == 0);
+}
+
 /* Progress signals during a 2-worker PopulateWithOptions on node 0: in order,
  * one final with everything done, before the reply; the report and Resident agree. */
 static void test_progress(sd_bus *bus, const char *policy, int want_node, unsigned want_workers)
@@ -164,6 +178,7 @@ static void test_progress(sd_bus *bus, const char *policy, int want_node, unsign
         /* Resident of a region this large comes from gmemd's refresher thread. */
         resident_settles(bus, path, BIG, 60);
         ASSERT(resident_on(bus, path, 0) == BIG);
+        expect_not_populating(bus, path);
         printf("ok: PopulateWithOptions (policy %s, %u worker(s)): %u PopulateProgress signal(s), monotonic, one "
                "final before the reply; report and Resident show all %llu MiB\n", policy, want_workers, p.n, BIG / MIB);
         sd_bus_message_unref(c.reply);
@@ -272,6 +287,38 @@ static void test_cancel_populate(struct test_env *e, sd_bus *bus)
         region_release(bus, path);
 }
 
+static bool both_done(const void *userdata)
+{
+        const struct pending_call *const *c = userdata;
+
+        return c[0]->done && c[1]->done;
+}
+
+/* Release during a Populate: the final signal still comes (short of the
+ * end), the Populate fails NotFound, gmemd lives on. */
+static void test_release_final_signal(struct test_env *e, sd_bus *bus)
+{
+        _cleanup_close_ int vm = make_vm(), g = make_gmem(vm, BIG);
+        _cleanup_free_ char *path = create_region(bus, vm, g, BIG, "bind");
+        struct pending_call populate = {}, release = {};
+        const struct pending_call *both[2] = { &populate, &release };
+        struct progress p;
+
+        progress_watch(bus, &p, path);
+        p.reply_done = &populate.done;
+        call_async(bus, &populate, path, "org.gmem1.Region", "Populate", "tt", 0ULL, BIG);
+        call_async(bus, &release, path, "org.gmem1.Region", "Release", "");
+        process_until(bus, both_done, both, 120);
+        ASSERT(!release.error_name && populate.error_name && streq(populate.error_name, GMEM_ERROR_NOT_FOUND));
+        expect_progress_sane(&p, p.done[p.n - 1]);
+        ASSERT(p.done[p.n - 1] < BIG && count_regions(bus) == 0 && test_env_daemon_alive(e));
+        printf("ok: Release during Populate: final PopulateProgress at %llu of %llu MiB, Populate -> %s\n",
+               (unsigned long long) (p.done[p.n - 1] / MIB), BIG / MIB, populate.error_name);
+        sd_bus_slot_unref(p.slot);
+        pending_call_done(&populate);
+        pending_call_done(&release);
+}
+
 static bool first_signal(const void *userdata)
 {
         return ((const struct progress *) userdata)->n > 0;
@@ -328,6 +375,7 @@ int main(void)
         test_bad_workers(&e, bus);
         test_cancel_populate(&e, bus);
         test_caller_gone(&e, bus);
+        test_release_final_signal(&e, bus);
         expect_same_holdings(&e, bus, &before);
         sd_bus_flush_close_unref(bus);
         ASSERT_OK(test_env_stop(&e));
