@@ -88,8 +88,8 @@ static void help(void)
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 printf("  %-19.*s%s\n", synopsis_length(&verbs[i]), verbs[i].synopsis, verbs[i].summary);
         printf("  help [COMMAND]     Show this help, or a command's help\n");
-        printf("\nOptions:\n%s\nOptions of create:\n%s\nSee gmemctl(1).\n", global_options_help,
-               create_options_help);
+        printf("\nOptions:\n%s\nOptions of create:\n%s\nOptions of status:\n%s\nSee gmemctl(1).\n",
+               global_options_help, create_options_help, status_options_help);
 }
 
 static void verb_help(const struct verb *v)
