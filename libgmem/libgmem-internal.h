@@ -28,6 +28,8 @@ struct gmem_options {
         bool shared;
         bool persist;
         bool numa_page_tables;
+        char *cpus;
+        bool spill;
 };
 
 struct gmem_region {

@@ -199,6 +199,7 @@ _public_ gmem_options *gmem_options_unref(gmem_options *options)
                 return NULL;
         free(options->name);
         free(options->nodes);
+        free(options->cpus);
         free(options);
         return NULL;
 }
@@ -275,6 +276,31 @@ _public_ int gmem_options_set_numa_page_tables(gmem_options *options, bool enabl
         if (!options)
                 return -EINVAL;
         options->numa_page_tables = enable;
+        return 0;
+}
+
+_public_ int gmem_options_set_cpus(gmem_options *options, const char *cpus)
+{
+        char *copy = NULL;
+
+        if (!options)
+                return -EINVAL;
+        /* The daemon checks the list against the host's CPUs. */
+        if (cpus) {
+                copy = strdup(cpus);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        free(options->cpus);
+        options->cpus = copy;
+        return 0;
+}
+
+_public_ int gmem_options_set_spill(gmem_options *options, bool spill)
+{
+        if (!options)
+                return -EINVAL;
+        options->spill = spill;
         return 0;
 }
 
