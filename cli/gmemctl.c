@@ -34,7 +34,7 @@ static const struct verb {
         { "show", "Show one region's properties", "show REGION", "Show one region's properties, including its resident bytes per node.\n"
           "REGION is a region id, a region name or an object path.", 1, false, verb_show },
         { "create", "Create a region on a scratch VM to try placement", "create SIZE [--name=NAME] [--policy=POLICY] [--nodes=LIST] [--populate]\n"
-          "                     [--private] [--persist] [--hold] [--numa-page-tables]",
+          "                     [--private] [--persist] [--hold] [--numa-page-tables] [--cpus=LIST] [--spill]",
           "Create a region of SIZE bytes (4096, 64M, 1G: binary units) on a scratch VM that\n"
           "gmemctl makes itself, print it, and release it again when gmemctl exits, unless\n"
           "--persist or --hold.", 1, true, verb_create },
@@ -64,7 +64,9 @@ static const char create_options_help[] =
         "     --private            Create the guest_memfd without INIT_SHARED\n"
         "     --persist            Keep the region in gmemd after gmemctl exits\n"
         "     --hold               Keep gmemctl (and the region) until SIGINT or SIGTERM\n"
-        "     --numa-page-tables   Enable KVM_CAP_NUMA_AWARE_PAGE_TABLES on the scratch VM\n";
+        "     --numa-page-tables   Enable KVM_CAP_NUMA_AWARE_PAGE_TABLES on the scratch VM\n"
+        "     --cpus=LIST          With --policy=auto: the VM's CPUs, e.g. 0-3,8; their nodes are chosen\n"
+        "     --spill              With --cpus: the region may spread beyond their nodes\n";
 
 static const char status_options_help[] =
         "     --watch[=SECONDS]    Show it again every SECONDS (default 2), until SIGINT/SIGTERM\n"
@@ -189,6 +191,14 @@ static int parse_create_option(int c, const char *value, struct args *a, struct 
                 s->create_option = "--numa-page-tables";
                 a->numa_page_tables = true;
                 return 0;
+        case 'C':
+                s->create_option = "--cpus";
+                a->cpus = value; /* gmemd checks it against the host's CPUs */
+                return 0;
+        case 'S':
+                s->create_option = "--spill";
+                a->spill = true;
+                return 0;
         }
         return 1; /* not a create option */
 }
@@ -232,6 +242,8 @@ static int parse_options(int argc, char *argv[], struct args *a, struct parse_st
                 { "persist", no_argument, NULL, 'k' },
                 { "hold", no_argument, NULL, 'H' },
                 { "numa-page-tables", no_argument, NULL, 'T' },
+                { "cpus", required_argument, NULL, 'C' },
+                { "spill", no_argument, NULL, 'S' },
                 { "watch", optional_argument, NULL, ARG_WATCH },
                 { "count", required_argument, NULL, ARG_COUNT },
                 { "workers", required_argument, NULL, 'W' },

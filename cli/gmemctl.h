@@ -30,6 +30,8 @@ struct args {
         bool private_memory;
         bool persist;
         bool numa_page_tables;
+        const char *cpus; /* auto: the VM's CPUs, "0-3,8" */
+        bool spill;
         bool hold;
         /* show, release, populate */
         const char *region;

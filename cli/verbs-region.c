@@ -152,6 +152,10 @@ static int make_options(const struct args *a, gmem_options **ret)
                 r = gmem_options_set_persist(o, a->persist);
         if (r >= 0)
                 r = gmem_options_set_numa_page_tables(o, a->numa_page_tables);
+        if (r >= 0 && a->cpus)
+                r = gmem_options_set_cpus(o, a->cpus);
+        if (r >= 0)
+                r = gmem_options_set_spill(o, a->spill);
         if (r < 0)
                 return log_error_errno(r, "cannot set the region options: %m");
         *ret = TAKE_PTR(o);

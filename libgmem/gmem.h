@@ -102,6 +102,14 @@ int gmem_options_set_persist(gmem_options *options, bool persist);
  * region is released again).
  */
 int gmem_options_set_numa_page_tables(gmem_options *options, bool enable);
+/*
+ * Policy GMEM_POLICY_AUTO: the CPUs the VM's vCPUs will run on, a list such
+ * as "0-3,8" (NULL: none, the default). The daemon then chooses those CPUs'
+ * nodes, and refuses with -ENOSPC when they lack room, unless spill is set.
+ */
+int gmem_options_set_cpus(gmem_options *options, const char *cpus);
+/* With cpus: may the region spread beyond those CPUs' nodes (default false)? */
+int gmem_options_set_spill(gmem_options *options, bool spill);
 
 /* Parse a policy name ("bind", ...); returns the policy or -EINVAL. */
 int gmem_policy_from_string(const char *s);

@@ -29,6 +29,8 @@ struct gmem_options {
         bool persist;
         bool numa_page_tables;
         unsigned populate_workers; /* 0: not sent */
+        char *cpus;
+        bool spill;
 };
 
 struct gmem_region {

@@ -108,6 +108,10 @@ static int append_options(sd_bus_message *m, const gmem_options *o, int memfd)
                 r = append_option(m, GMEM_OPTION_NODES, o);
         if (r >= 0 && o->numa_page_tables)
                 r = append_option(m, GMEM_OPTION_NUMA_PAGE_TABLES, &o->numa_page_tables);
+        if (r >= 0 && o->cpus)
+                r = append_option(m, GMEM_OPTION_CPUS, o->cpus);
+        if (r >= 0 && o->spill)
+                r = append_option(m, GMEM_OPTION_SPILL, &o->spill);
         if (r >= 0)
                 r = append_option(m, GMEM_OPTION_POPULATE, &o->populate);
         if (r >= 0 && o->populate_workers)

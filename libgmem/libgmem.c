@@ -199,25 +199,30 @@ _public_ gmem_options *gmem_options_unref(gmem_options *options)
                 return NULL;
         free(options->name);
         free(options->nodes);
+        free(options->cpus);
         free(options);
         return NULL;
 }
 
-_public_ int gmem_options_set_name(gmem_options *options, const char *name)
+/* A copy of @value (NULL: none) in *field; the daemon checks what it says. */
+static int set_string(char **field, const char *value)
 {
         char *copy = NULL;
 
-        if (!options)
-                return -EINVAL;
-        /* The daemon checks the characters and length; NULL means "pick one". */
-        if (name) {
-                copy = strdup(name);
+        if (value) {
+                copy = strdup(value);
                 if (!copy)
                         return -ENOMEM;
         }
-        free(options->name);
-        options->name = copy;
+        free(*field);
+        *field = copy;
         return 0;
+}
+
+_public_ int gmem_options_set_name(gmem_options *options, const char *name)
+{
+        /* The daemon checks the characters and length; NULL means "pick one". */
+        return options ? set_string(&options->name, name) : -EINVAL;
 }
 
 _public_ int gmem_options_set_policy(gmem_options *options, gmem_policy policy)
@@ -283,6 +288,20 @@ _public_ int gmem_options_set_numa_page_tables(gmem_options *options, bool enabl
         if (!options)
                 return -EINVAL;
         options->numa_page_tables = enable;
+        return 0;
+}
+
+_public_ int gmem_options_set_cpus(gmem_options *options, const char *cpus)
+{
+        /* The daemon checks the list against the host's CPUs. */
+        return options ? set_string(&options->cpus, cpus) : -EINVAL;
+}
+
+_public_ int gmem_options_set_spill(gmem_options *options, bool spill)
+{
+        if (!options)
+                return -EINVAL;
+        options->spill = spill;
         return 0;
 }
 

@@ -179,6 +179,16 @@ static void add_hostile_entries(struct test_env *e, int vm, int gmemfd, const ch
                 store_add(e, fd, "region-89");
                 store_add(e, make_gmem(vm, 2 * MIB), "region-89");
         }
+        /* A spread placement whose shares do not add up to the size. */
+        {
+                _cleanup_free_ char *json = NULL;
+
+                ASSERT(asprintf(&json, "{\"id\":88,\"name\":\"x\",\"size\":%llu,\"shared\":true,\"persist\":true,"
+                                "\"policy\":\"auto\",\"applied\":\"bind\",\"nodes\":[0],\"shares\":[%llu],"
+                                "\"owner_uid\":0,\"owner_pid\":1}", 2 * MIB, MIB) > 0);
+                store_add(e, sealed_memfd(json), "region-88");
+                store_add(e, make_gmem(vm, 2 * MIB), "region-88");
+        }
         /* A guest_memfd alone; two guest_memfds; two metadata fds. */
         store_add(e, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3), "region-96");
         store_add(e, fcntl(gmemfd, F_DUPFD_CLOEXEC, 3), "region-97");

@@ -196,6 +196,14 @@ rc=0
 wait "$hold_pid" || rc=$?
 [ "$rc" = 0 ] && [ "$(regions)" = 0 ] && ok "--hold: SIGTERM releases, exit 0" || bad "--hold exit $rc, $(regions) regions"
 
+# create --policy=auto --cpus: the CPUs' node, and why (libgmem passes cpus and spill on).
+created=$("$GMEMCTL" --json create 2M --policy auto --cpus 0 --spill)
+[ "$(jq -c .nodes <<<"$created")" = '[0]' ] && [[ "$(jq -r .placement_reason <<<"$created")" == "cpus 0 run on node 0, which has room"* ]] &&
+        ok "create --cpus 0 --spill: $(jq -r .placement_reason <<<"$created")" || bad "create --cpus: $created"
+expect_error 1 "option 'cpus': '1000000' is not a CPU list of this host" -- "$GMEMCTL" create 2M --policy auto --cpus 1000000
+expect_error 1 "option 'cpus' only applies to policy 'auto', not 'default'" -- "$GMEMCTL" create 2M --cpus 0
+expect_error 2 "--cpus is an option of create, not of list" -- "$GMEMCTL" list --cpus 0
+
 # status: a bar per node; --watch repeats it (plain, not a terminal here).
 "$GMEMCTL" create 8M --name bar --policy bind --nodes 0 --populate --persist >/dev/null
 "$GMEMCTL" status | grep -q '^node 0 *\[#[#=-]* *\] held 8.0 MiB, promised 8.0 MiB, .* free$' &&
