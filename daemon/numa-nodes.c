@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libnuma-backed node queries, mbind() of region mappings and per-node
- * residency measurement for gmemd. */
+/* libnuma-backed node queries, NUMA policy of regions (mbind() of a mapping
+ * or the guest_memfd ioctl) and per-node residency measurement for gmemd. */
 #include <errno.h>
 #include <numa.h>
 #include <numaif.h>
@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kvm.h"
 #include "macro.h"
 #include "numa-nodes.h"
 
@@ -57,36 +58,81 @@ static void bitmask_freep(struct bitmask **b)
                 numa_bitmask_free(*b);
 }
 
-int node_apply_placement(void *addr, size_t length, const struct placement *p)
+/* The mbind() mode and node mask of a placement; mode -1 for the default
+ * policy, which gmemd leaves alone. */
+static int placement_mode_mask(const struct placement *p, int *ret_mode, struct bitmask **ret_mask)
 {
-        _cleanup_(bitmask_freep) struct bitmask *mask = NULL;
-        int mode;
+        struct bitmask *mask;
 
         switch (p->applied) {
         case POLICY_DEFAULT:
+                *ret_mode = -1;
                 return 0;
         case POLICY_BIND:
-                mode = MPOL_BIND;
+                *ret_mode = MPOL_BIND;
                 break;
         case POLICY_PREFERRED:
-                mode = MPOL_PREFERRED;
+                *ret_mode = MPOL_PREFERRED;
                 break;
         case POLICY_INTERLEAVE:
-                mode = MPOL_INTERLEAVE;
+                *ret_mode = MPOL_INTERLEAVE;
                 break;
         default:
                 return -EINVAL;
         }
-
         mask = numa_allocate_nodemask();
         if (!mask)
                 return -ENOMEM;
         for (size_t i = 0; i < p->n_nodes; i++)
                 numa_bitmask_setbit(mask, p->nodes[i]);
+        *ret_mask = mask;
+        return 0;
+}
+
+int node_apply_placement(void *addr, size_t length, const struct placement *p)
+{
+        _cleanup_(bitmask_freep) struct bitmask *mask = NULL;
+        int mode, r;
+
+        r = placement_mode_mask(p, &mode, &mask);
+        if (r < 0 || mode < 0)
+                return r;
         /* MPOL_MF_STRICT | MPOL_MF_MOVE would try to migrate, which guest_memfd
          * folios never do; the policy applies to what is allocated from now on. */
         if (mbind(addr, length, mode, mask->maskp, mask->size + 1, 0) < 0)
                 return negative_errno();
+        return 0;
+}
+
+int node_apply_placement_fd(int fd, size_t length, const struct placement *p)
+{
+        _cleanup_(bitmask_freep) struct bitmask *mask = NULL;
+        int mode, r;
+
+        r = placement_mode_mask(p, &mode, &mask);
+        if (r < 0)
+                return r;
+        /* Even the default policy is set: the call tells whether the kernel can. */
+        if (mode < 0)
+                return kvm_guest_memfd_set_policy(fd, 0, length, MPOL_DEFAULT, NULL, 0);
+        return kvm_guest_memfd_set_policy(fd, 0, length, mode, mask->maskp, mask->size + 1);
+}
+
+int node_resident_from_kernel(int fd, uint64_t *per_node, unsigned n_max)
+{
+        _cleanup_free_ uint64_t *pages = calloc(2 * (size_t) n_max ?: 2, sizeof(*pages));
+        uint64_t page = (uint64_t) sysconf(_SC_PAGESIZE);
+        struct kvm_guest_memfd_info info;
+        int r;
+
+        if (!pages)
+                return -ENOMEM;
+        r = kvm_guest_memfd_info(fd, -1, pages, n_max, &info);
+        if (r < 0)
+                return r;
+        /* Shared and private pages both hold memory on the node. */
+        for (unsigned i = 0; i < n_max && i < info.nr_nodes; i++)
+                per_node[i] += (pages[2 * i] + pages[2 * i + 1]) * page;
         return 0;
 }
 
