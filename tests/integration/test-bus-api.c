@@ -165,8 +165,7 @@ static void test_bad_inputs(struct test_env *e, sd_bus *bus)
         /* Without option memfd the daemon must create the guest_memfd on the
          * caller's VM, which upstream KVM refuses to any other process (the
          * gmem series allows it: test-unmapped.c). */
-        kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-        ASSERT(kvm >= 0);
+        ASSERT(kvm >= 0); /* /dev/kvm, opened above */
         if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_ANY_MM) <= 0)
                 expect_create_error_says(e, bus, vm, 2 * MIB, NULL, 0, GMEM_ERROR_UNSUPPORTED,
                                          "option 'memfd'", "daemon-side KVM_CREATE_GUEST_MEMFD");
