@@ -34,6 +34,18 @@
 #ifndef KVM_CAP_NUMA_AWARE_PAGE_TABLES
 #define KVM_CAP_NUMA_AWARE_PAGE_TABLES 252
 #endif
+#ifndef KVM_CAP_GUEST_MEMFD_ANY_MM
+#define KVM_CAP_GUEST_MEMFD_ANY_MM 255
+#endif
+#ifndef KVM_CAP_GUEST_MEMFD_INFO
+#define KVM_CAP_GUEST_MEMFD_INFO 256
+#endif
+#ifndef KVM_CAP_GUEST_MEMFD_POLICY
+#define KVM_CAP_GUEST_MEMFD_POLICY 257
+#endif
+#ifndef KVM_CAP_GUEST_MEMFD_OWNER_MEMCG
+#define KVM_CAP_GUEST_MEMFD_OWNER_MEMCG 258
+#endif
 
 /* guest_memfd creation flags. */
 #ifndef GUEST_MEMFD_FLAG_MMAP
@@ -86,4 +98,34 @@ struct kvm_pre_fault_memory {
         __u64 padding[5];
 };
 #define KVM_PRE_FAULT_MEMORY _IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
+#endif
+
+/* ioctls on a guest_memfd, added by the gmem kernel series. */
+#ifndef KVM_GUEST_MEMFD_GET_INFO
+struct kvm_guest_memfd_info {
+        __s32 vm_fd;
+        __u32 nr_nodes;
+        __u64 flags;
+        __u64 size;
+        __u64 gmem_flags;
+        __u64 pages;
+        __u64 reserved[3];
+};
+#define KVM_GUEST_MEMFD_GET_INFO _IOWR(KVMIO, 0xe8, struct kvm_guest_memfd_info)
+#endif
+#ifndef KVM_GUEST_MEMFD_INFO_SAME_VM
+#define KVM_GUEST_MEMFD_INFO_SAME_VM (1ULL << 0)
+#endif
+
+#ifndef KVM_GUEST_MEMFD_SET_POLICY
+struct kvm_guest_memfd_policy {
+        __u64 offset;
+        __u64 size;
+        __u64 mode;
+        __u64 nodemask;
+        __u64 maxnode;
+        __u64 flags;
+        __u64 reserved[2];
+};
+#define KVM_GUEST_MEMFD_SET_POLICY _IOW(KVMIO, 0xe9, struct kvm_guest_memfd_policy)
 #endif

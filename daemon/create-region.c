@@ -316,13 +316,30 @@ static int decide_placement(const struct create_request *q, struct placement *re
 
 /* --- building it --------------------------------------------------------------- */
 
+/* Where the kernel says which VM a guest_memfd belongs to (gmem series), the
+ * memfd must belong to the vm it came with. */
+static int check_same_vm(const struct create_request *q, sd_bus_error *error)
+{
+        int r;
+
+        if (!q->manager->features.guest_memfd_info)
+                return 0;
+        r = kvm_guest_memfd_same_vm(q->memfd, q->vm_fd);
+        if (r < 0)
+                return bus_reply_errno(error, r, "cannot ask the kernel which VM option 'memfd' belongs to: %m");
+        if (r == 0)
+                return bus_reply_errno(error, -EINVAL, "the guest_memfd in option 'memfd' belongs to another VM than "
+                                       "the vm fd (KVM_GUEST_MEMFD_GET_INFO); pass the VM it was created on");
+        return 0;
+}
+
 /* A duplicate of the caller's guest_memfd (option memfd), after checking it. */
 static int adopt_guest_memfd(const struct create_request *q, sd_bus_error *error)
 {
         struct region *held;
         struct stat st;
         char what[128];
-        int fd;
+        int fd, r;
 
         if (!fd_is_guest_memfd(q->memfd)) {
                 if (fd_describe(q->memfd, what, sizeof(what)) < 0)
@@ -338,6 +355,9 @@ static int adopt_guest_memfd(const struct create_request *q, sd_bus_error *error
         if ((uint64_t) st.st_size != q->size)
                 return bus_reply_errno(error, -EINVAL, "the guest_memfd in option 'memfd' is %" PRIu64 " bytes, but "
                                        "size is %" PRIu64, (uint64_t) st.st_size, q->size);
+        r = check_same_vm(q, error);
+        if (r < 0)
+                return r;
         fd = fcntl(q->memfd, F_DUPFD_CLOEXEC, 3);
         return fd < 0 ? bus_reply_errno(error, negative_errno(), "cannot duplicate option 'memfd': %m") : fd;
 }
@@ -345,10 +365,15 @@ static int adopt_guest_memfd(const struct create_request *q, sd_bus_error *error
 /* A guest_memfd made here on the caller's VM, where the kernel allows it. */
 static int create_guest_memfd(const struct create_request *q, sd_bus_error *error)
 {
-        uint64_t flags = GUEST_MEMFD_FLAG_MMAP | (q->shared ? GUEST_MEMFD_FLAG_INIT_SHARED : 0);
-        uint64_t have = q->manager->features.guest_memfd_flags;
+        const struct kernel_features *f = &q->manager->features;
+        uint64_t flags, have = f->guest_memfd_flags;
         int fd;
 
+        /* Private memory is not mapped where the kernel places it unmapped. */
+        if (q->shared)
+                flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+        else
+                flags = f->guest_memfd_policy ? 0 : GUEST_MEMFD_FLAG_MMAP;
         if ((have & flags) != flags)
                 return bus_reply_errno(error, -EOPNOTSUPP, "this kernel's guest_memfd lacks flags 0x%" PRIx64
                                        " (it has 0x%" PRIx64 "); gmemd needs GUEST_MEMFD_FLAG_MMAP to place memory",
@@ -381,9 +406,15 @@ static int build_region(const struct create_request *q, struct placement *placem
                 return -ENOMEM;
         }
         r = region_new(id, q->name ?: default_name, fd, q->size, q->shared, placement, &region);
-        if (r == -ENODEV)
+        if (r == -ENODEV && q->shared)
                 return bus_reply_errno(error, -EINVAL, "the guest_memfd cannot be mapped: it was created without "
-                                       "GUEST_MEMFD_FLAG_MMAP, which gmemd needs to place it");
+                                       "GUEST_MEMFD_FLAG_MMAP, which shared memory needs (give shared=false for "
+                                       "private memory)");
+        if (r == -ENODEV)
+                return bus_reply_errno(error, -EOPNOTSUPP, "the guest_memfd cannot be mapped: it was created without "
+                                       "GUEST_MEMFD_FLAG_MMAP, and this kernel (%s) cannot place private memory "
+                                       "without a mapping (no KVM_CAP_GUEST_MEMFD_POLICY, from the gmem kernel series)",
+                                       q->manager->features.release);
         if (r < 0)
                 return bus_reply_errno(error, r, "cannot map and place the region: %m");
         region->persist = q->persist;

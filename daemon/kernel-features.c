@@ -162,6 +162,10 @@ int kernel_features_probe(struct kernel_features *f, int kvm_fd)
         f->user_memory2 = has_cap(kvm_fd, KVM_CAP_USER_MEMORY2);
         f->numa_aware_page_tables = has_cap(kvm_fd, KVM_CAP_NUMA_AWARE_PAGE_TABLES);
         probe_folio_sizes(f, kvm_fd);
+        f->guest_memfd_any_mm = has_cap(kvm_fd, KVM_CAP_GUEST_MEMFD_ANY_MM);
+        f->guest_memfd_info = has_cap(kvm_fd, KVM_CAP_GUEST_MEMFD_INFO);
+        f->guest_memfd_policy = has_cap(kvm_fd, KVM_CAP_GUEST_MEMFD_POLICY);
+        f->guest_memfd_owner_memcg = has_cap(kvm_fd, KVM_CAP_GUEST_MEMFD_OWNER_MEMCG);
 
         /* Module state only needs sysfs, not the module index: no config. */
         ctx = kmod_new(NULL, NULL);

@@ -25,6 +25,11 @@ struct kernel_features {
         bool pre_fault_memory;      /* KVM_CAP_PRE_FAULT_MEMORY */
         bool user_memory2;          /* KVM_CAP_USER_MEMORY2 */
         bool numa_aware_page_tables; /* KVM_CAP_NUMA_AWARE_PAGE_TABLES (gmem series) */
+        /* guest_memfd without a mapping (gmem series): */
+        bool guest_memfd_any_mm;      /* KVM_CAP_GUEST_MEMFD_ANY_MM: gmemd may create it on a VMM's VM */
+        bool guest_memfd_info;        /* KVM_CAP_GUEST_MEMFD_INFO: per-node counts, owning VM */
+        bool guest_memfd_policy;      /* KVM_CAP_GUEST_MEMFD_POLICY: NUMA policy set on the fd */
+        bool guest_memfd_owner_memcg; /* KVM_CAP_GUEST_MEMFD_OWNER_MEMCG: charged to the VM's owner */
         struct kvm_module_state modules[KERNEL_FEATURES_MODULES];
         /* The folio sizes guest_memfd allocated for a probe file (bytes,
          * ascending); none when the probe could not tell (no KVM, no

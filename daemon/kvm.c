@@ -32,3 +32,37 @@ int kvm_create_guest_memfd(int vm_fd, uint64_t size, uint64_t flags)
 
         return fd < 0 ? negative_errno() : fd;
 }
+
+int kvm_guest_memfd_info(int gmem_fd, int vm_fd, uint64_t *pages, unsigned n_nodes, struct kvm_guest_memfd_info *ret)
+{
+        *ret = (struct kvm_guest_memfd_info) {
+                .vm_fd = vm_fd,
+                .nr_nodes = pages ? n_nodes : 0,
+                .pages = (uint64_t) (uintptr_t) pages,
+        };
+        return ioctl(gmem_fd, KVM_GUEST_MEMFD_GET_INFO, ret) < 0 ? negative_errno() : 0;
+}
+
+int kvm_guest_memfd_same_vm(int gmem_fd, int vm_fd)
+{
+        struct kvm_guest_memfd_info info;
+        int r = kvm_guest_memfd_info(gmem_fd, vm_fd, NULL, 0, &info);
+
+        if (r < 0)
+                return r;
+        return !!(info.flags & KVM_GUEST_MEMFD_INFO_SAME_VM);
+}
+
+int kvm_guest_memfd_set_policy(int gmem_fd, uint64_t offset, uint64_t size, int mode, const unsigned long *mask,
+                               unsigned long maxnode)
+{
+        struct kvm_guest_memfd_policy p = {
+                .offset = offset,
+                .size = size,
+                .mode = (uint64_t) mode,
+                .nodemask = (uint64_t) (uintptr_t) mask,
+                .maxnode = maxnode,
+        };
+
+        return ioctl(gmem_fd, KVM_GUEST_MEMFD_SET_POLICY, &p) < 0 ? negative_errno() : 0;
+}

@@ -185,6 +185,10 @@ static int property_get_kernel_features(sd_bus *bus, const char *path, const cha
             (r = append_entry(reply, "UserMemory2", "b", (int) f->user_memory2)) < 0 ||
             (r = append_entry(reply, "NumaAwarePageTables", "b", (int) f->numa_aware_page_tables)) < 0 ||
             (r = append_folio_sizes(reply, f)) < 0 ||
+            (r = append_entry(reply, "GuestMemfdAnyProcess", "b", (int) f->guest_memfd_any_mm)) < 0 ||
+            (r = append_entry(reply, "GuestMemfdInfo", "b", (int) f->guest_memfd_info)) < 0 ||
+            (r = append_entry(reply, "GuestMemfdPolicy", "b", (int) f->guest_memfd_policy)) < 0 ||
+            (r = append_entry(reply, "GuestMemfdOwnerMemcg", "b", (int) f->guest_memfd_owner_memcg)) < 0 ||
             (r = append_modules(reply, f, false)) < 0 ||
             (r = append_modules(reply, f, true)) < 0)
                 return r;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libnuma-backed node queries, mbind() of region mappings and per-node
- * residency measurement for gmemd. */
+/* libnuma-backed node queries, NUMA policy of regions (mbind() of a mapping
+ * or the guest_memfd ioctl) and per-node residency measurement for gmemd. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kvm.h"
 #include "macro.h"
 #include "numa-nodes.h"
 
@@ -62,7 +63,27 @@ static void bitmask_freep(struct bitmask **b)
                 numa_bitmask_free(*b);
 }
 
-static int mbind_nodes(void *addr, size_t length, int mode, const unsigned *nodes, size_t n)
+/* The mbind() mode of a placement; -1 for the default policy. */
+static int placement_mode(const struct placement *p)
+{
+        switch (p->applied) {
+        case POLICY_DEFAULT:
+                return -1;
+        case POLICY_BIND:
+                return MPOL_BIND;
+        case POLICY_PREFERRED:
+                return MPOL_PREFERRED;
+        case POLICY_INTERLEAVE:
+                return MPOL_INTERLEAVE;
+        default:
+                return -EINVAL;
+        }
+}
+
+/* Set @mode over @nodes on [offset, offset + length): through the mapping at
+ * @addr with mbind(), or, when @addr is NULL, through the guest_memfd @fd. */
+static int set_policy(int fd, void *addr, uint64_t offset, uint64_t length, int mode, const unsigned *nodes,
+                      size_t n)
 {
         _cleanup_(bitmask_freep) struct bitmask *mask = numa_allocate_nodemask();
 
@@ -70,44 +91,63 @@ static int mbind_nodes(void *addr, size_t length, int mode, const unsigned *node
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 numa_bitmask_setbit(mask, nodes[i]);
+        if (!addr)
+                return kvm_guest_memfd_set_policy(fd, offset, length, mode, mask->maskp, mask->size + 1);
         /* MPOL_MF_STRICT | MPOL_MF_MOVE would try to migrate, which guest_memfd
          * folios never do; the policy applies to what is allocated from now on. */
-        if (mbind(addr, length, mode, mask->maskp, mask->size + 1, 0) < 0)
+        if (mbind((char *) addr + offset, length, mode, mask->maskp, mask->size + 1, 0) < 0)
                 return negative_errno();
+        return 0;
+}
+
+/* A placement's policy, whole or (a spread) each node on its own range, its share. */
+static int apply_placement(int fd, void *addr, uint64_t length, const struct placement *p)
+{
+        uint64_t offset = 0;
+        int mode = placement_mode(p), r;
+
+        if (mode == -EINVAL)
+                return mode;
+        if (mode < 0) /* default: leave the mapping alone; the ioctl tells whether the kernel can */
+                return addr ? 0 : kvm_guest_memfd_set_policy(fd, 0, length, MPOL_DEFAULT, NULL, 0);
+        if (!p->shares)
+                return set_policy(fd, addr, 0, length, mode, p->nodes, p->n_nodes);
+        for (size_t i = 0; i < p->n_nodes && offset < length; i++) {
+                uint64_t part = MIN(length - offset, p->shares[i]);
+
+                r = set_policy(fd, addr, offset, part, mode, &p->nodes[i], 1);
+                if (r < 0)
+                        return r;
+                offset += part;
+        }
         return 0;
 }
 
 int node_apply_placement(void *addr, size_t length, const struct placement *p)
 {
-        size_t offset = 0;
-        int mode, r;
+        return apply_placement(-1, addr, length, p);
+}
 
-        switch (p->applied) {
-        case POLICY_DEFAULT:
-                return 0;
-        case POLICY_BIND:
-                mode = MPOL_BIND;
-                break;
-        case POLICY_PREFERRED:
-                mode = MPOL_PREFERRED;
-                break;
-        case POLICY_INTERLEAVE:
-                mode = MPOL_INTERLEAVE;
-                break;
-        default:
-                return -EINVAL;
-        }
-        if (!p->shares)
-                return mbind_nodes(addr, length, mode, p->nodes, p->n_nodes);
-        /* A spread placement: each node bound to its own range, its share. */
-        for (size_t i = 0; i < p->n_nodes && offset < length; i++) {
-                size_t part = (size_t) MIN((uint64_t) (length - offset), p->shares[i]);
+int node_apply_placement_fd(int fd, size_t length, const struct placement *p)
+{
+        return apply_placement(fd, NULL, length, p);
+}
 
-                r = mbind_nodes((char *) addr + offset, part, mode, &p->nodes[i], 1);
-                if (r < 0)
-                        return r;
-                offset += part;
-        }
+int node_resident_from_kernel(int fd, uint64_t *per_node, unsigned n_max)
+{
+        _cleanup_free_ uint64_t *pages = calloc(2 * (size_t) n_max ?: 2, sizeof(*pages));
+        uint64_t page = (uint64_t) sysconf(_SC_PAGESIZE);
+        struct kvm_guest_memfd_info info;
+        int r;
+
+        if (!pages)
+                return -ENOMEM;
+        r = kvm_guest_memfd_info(fd, -1, pages, n_max, &info);
+        if (r < 0)
+                return r;
+        /* Shared and private pages both hold memory on the node. */
+        for (unsigned i = 0; i < n_max && i < info.nr_nodes; i++)
+                per_node[i] += (pages[2 * i] + pages[2 * i + 1]) * page;
         return 0;
 }
 

@@ -16,6 +16,14 @@ unsigned node_count_max(void);
 int node_query(struct node_state **ret, size_t *n_ret);
 /* mbind() the range of a shared mapping to the decided placement. */
 int node_apply_placement(void *addr, size_t length, const struct placement *p);
+/* The same for the first @length bytes of guest_memfd @fd, without a mapping
+ * (KVM_GUEST_MEMFD_SET_POLICY; -ENOTTY on a kernel without it, even for the
+ * default policy). */
+int node_apply_placement_fd(int fd, size_t length, const struct placement *p);
+/* Add the bytes guest_memfd @fd holds on each node, shared and private, to
+ * per_node[0 .. n_max), from the kernel's counters (KVM_GUEST_MEMFD_GET_INFO;
+ * -ENOTTY without it). Costs one ioctl, whatever the size. */
+int node_resident_from_kernel(int fd, uint64_t *per_node, unsigned n_max);
 /*
  * Add the bytes of [addr, addr + length) resident on each node to
  * per_node[0 .. n_max). Pages present in the page cache (mincore) but not

@@ -20,6 +20,18 @@ static uint64_t page_size(void)
         return (uint64_t) sysconf(_SC_PAGESIZE);
 }
 
+/* Map the whole guest_memfd and mbind() the mapping: the way to place memory
+ * on a kernel without KVM_GUEST_MEMFD_SET_POLICY. -ENODEV: it cannot be mapped. */
+static int region_map_and_place(struct region *region, int fd, const struct placement *placement)
+{
+        void *map = mmap(NULL, region->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+        if (map == MAP_FAILED)
+                return negative_errno();
+        region->map = map;
+        return node_apply_placement(map, region->size, placement);
+}
+
 int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared,
                struct placement *placement, struct region **ret)
 {
@@ -27,7 +39,6 @@ int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared
         _cleanup_(placement_done) struct placement owned = TAKE_STRUCT(*placement);
         _cleanup_(region_freep) struct region *region = NULL;
         struct stat st;
-        void *map;
         int r;
 
         region = calloc(1, sizeof(*region));
@@ -37,12 +48,12 @@ int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared
         region->name = strdup(name);
         if (!region->name)
                 return -ENOMEM;
-        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (map == MAP_FAILED)
-                return negative_errno();
-        region->map = map;
         region->size = size;
-        r = node_apply_placement(map, size, &owned);
+        /* Private memory is never accessed through a mapping: where the kernel
+         * can (gmem series), place it through the guest_memfd, unmapped. */
+        r = shared ? -ENOTTY : node_apply_placement_fd(fd, size, &owned);
+        if (r == -ENOTTY)
+                r = region_map_and_place(region, fd, &owned);
         if (r < 0)
                 return r;
 
@@ -108,7 +119,7 @@ int region_populate(struct region *region, uint64_t offset, uint64_t length)
          * here makes the memory ready for the guest, and visible to mincore. */
         if (fallocate(region->fd, FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) length) < 0)
                 return negative_errno();
-        if (region->shared && madvise((char *) region->map + offset, length, MADV_POPULATE_READ) < 0)
+        if (region->shared && region->map && madvise((char *) region->map + offset, length, MADV_POPULATE_READ) < 0)
                 return negative_errno();
         return 0;
 }
@@ -122,9 +133,15 @@ int region_discard(struct region *region, uint64_t offset, uint64_t length)
 
 int region_measure_resident(struct region *region, uint64_t *per_node, unsigned n_max)
 {
-        /* Private pages cannot be mapped by the host, so only shared regions
-         * can be measured through the mapping. */
-        if (!region->shared)
+        /* The kernel's per-node counts (gmem series) see every page, private
+         * ones too, for the price of one ioctl. */
+        int r = node_resident_from_kernel(region->fd, per_node, n_max);
+
+        if (r != -ENOTTY)
+                return r;
+        /* Without them: private pages cannot be mapped by the host, so only
+         * shared regions can be measured, through the mapping. */
+        if (!region->shared || !region->map)
                 return 0;
         return node_measure_resident(region->map, region->size, per_node, n_max);
 }

@@ -29,7 +29,8 @@ struct region {
         int fd;    /* the daemon's reference to the guest_memfd */
         dev_t dev; /* ...and its file, to find it by file without a syscall a region */
         ino_t ino;
-        void *map; /* MAP_SHARED mapping of the whole fd, where mbind() applies */
+        void *map; /* MAP_SHARED mapping of the whole fd, where mbind() applies;
+                    * NULL for private memory the kernel places without one */
 
         /* Not persistent: the owner's bus connection, which it dies with
          * (bus-caller.c), and that connection's unique name, kept in the fd
@@ -55,9 +56,11 @@ struct region {
 };
 
 /*
- * Take over @fd (a guest_memfd of @size bytes created with
- * GUEST_MEMFD_FLAG_MMAP), map it and apply @placement (moved into the
- * region). On failure @fd is closed and @placement released.
+ * Take over @fd (a guest_memfd of @size bytes) and apply @placement (moved
+ * into the region): through the guest_memfd for private memory where the
+ * kernel can (KVM_GUEST_MEMFD_SET_POLICY), else on a mapping of it, which
+ * needs GUEST_MEMFD_FLAG_MMAP (-ENODEV without). On failure @fd is closed
+ * and @placement released.
  */
 int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared,
                struct placement *placement, struct region **ret);
