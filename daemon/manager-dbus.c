@@ -220,6 +220,7 @@ static int property_get_kernel_features(sd_bus *bus, const char *path, const cha
             (r = append_entry(reply, "PreFaultMemory", "b", (int) f->pre_fault_memory)) < 0 ||
             (r = append_entry(reply, "UserMemory2", "b", (int) f->user_memory2)) < 0 ||
             (r = append_entry(reply, "NumaAwarePageTables", "b", (int) f->numa_aware_page_tables)) < 0 ||
+            (r = append_entry(reply, "GuestMemfdMissing", "b", (int) f->guest_memfd_missing)) < 0 ||
             (r = append_modules(reply, f, false)) < 0 ||
             (r = append_modules(reply, f, true)) < 0)
                 return r;
