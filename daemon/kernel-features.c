@@ -166,6 +166,7 @@ int kernel_features_probe(struct kernel_features *f, int kvm_fd)
         f->guest_memfd_info = has_cap(kvm_fd, KVM_CAP_GUEST_MEMFD_INFO);
         f->guest_memfd_policy = has_cap(kvm_fd, KVM_CAP_GUEST_MEMFD_POLICY);
         f->guest_memfd_owner_memcg = has_cap(kvm_fd, KVM_CAP_GUEST_MEMFD_OWNER_MEMCG);
+        f->guest_memfd_missing = has_cap(kvm_fd, KVM_CAP_GUEST_MEMFD_MISSING);
 
         /* Module state only needs sysfs, not the module index: no config. */
         ctx = kmod_new(NULL, NULL);

@@ -30,6 +30,7 @@ struct kernel_features {
         bool guest_memfd_info;        /* KVM_CAP_GUEST_MEMFD_INFO: per-node counts, owning VM */
         bool guest_memfd_policy;      /* KVM_CAP_GUEST_MEMFD_POLICY: NUMA policy set on the fd */
         bool guest_memfd_owner_memcg; /* KVM_CAP_GUEST_MEMFD_OWNER_MEMCG: charged to the VM's owner */
+        bool guest_memfd_missing;   /* KVM_CAP_GUEST_MEMFD_MISSING (gmem series, postcopy) */
         struct kvm_module_state modules[KERNEL_FEATURES_MODULES];
         /* The folio sizes guest_memfd allocated for a probe file (bytes,
          * ascending); none when the probe could not tell (no KVM, no

@@ -189,6 +189,7 @@ static int property_get_kernel_features(sd_bus *bus, const char *path, const cha
             (r = append_entry(reply, "GuestMemfdInfo", "b", (int) f->guest_memfd_info)) < 0 ||
             (r = append_entry(reply, "GuestMemfdPolicy", "b", (int) f->guest_memfd_policy)) < 0 ||
             (r = append_entry(reply, "GuestMemfdOwnerMemcg", "b", (int) f->guest_memfd_owner_memcg)) < 0 ||
+            (r = append_entry(reply, "GuestMemfdMissing", "b", (int) f->guest_memfd_missing)) < 0 ||
             (r = append_modules(reply, f, false)) < 0 ||
             (r = append_modules(reply, f, true)) < 0)
                 return r;

@@ -18,7 +18,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-default_selftests="guest_memfd_test x86/numa_aware_page_tables_test guest_memfd_numa_balancing_test guest_memfd_unmapped_test"
+default_selftests="guest_memfd_test x86/numa_aware_page_tables_test guest_memfd_numa_balancing_test guest_memfd_missing_test guest_memfd_demand_paging_test demand_paging_test guest_memfd_unmapped_test"
 flavour=
 prepare=0
 kernel=1
