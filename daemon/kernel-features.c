@@ -84,6 +84,7 @@ int kernel_features_probe(struct kernel_features *f, int kvm_fd)
         f->pre_fault_memory = has_cap(kvm_fd, KVM_CAP_PRE_FAULT_MEMORY);
         f->user_memory2 = has_cap(kvm_fd, KVM_CAP_USER_MEMORY2);
         f->numa_aware_page_tables = has_cap(kvm_fd, KVM_CAP_NUMA_AWARE_PAGE_TABLES);
+        f->guest_memfd_missing = has_cap(kvm_fd, KVM_CAP_GUEST_MEMFD_MISSING);
 
         /* Module state only needs sysfs, not the module index: no config. */
         ctx = kmod_new(NULL, NULL);

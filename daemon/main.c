@@ -20,6 +20,8 @@
 #include "macro.h"
 #include "manager-dbus.h"
 #include "manager.h"
+#include "migration-dbus.h"
+#include "migration.h"
 #include "numa-nodes.h"
 #include "region-dbus.h"
 #include "util.h"
@@ -128,6 +130,7 @@ static int load_config(struct manager *m)
 static void stop(struct manager *m)
 {
         manager_stop(m);
+        migration_stop_all(m);
         bus_populate_finish_all(m);
 }
 
@@ -191,7 +194,8 @@ static int connect_bus(struct manager *m)
         r = manager_bus_register(m);
         if (r < 0)
                 return r;
-        return region_bus_register(m);
+        r = region_bus_register(m);
+        return r < 0 ? r : migration_bus_register(m);
 }
 
 static int request_name(struct manager *m)

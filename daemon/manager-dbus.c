@@ -16,6 +16,7 @@
 #include "log.h"
 #include "manager-dbus.h"
 #include "manager.h"
+#include "migration-dbus.h"
 #include "numa-nodes.h"
 #include "util.h"
 
@@ -220,6 +221,7 @@ static int property_get_kernel_features(sd_bus *bus, const char *path, const cha
             (r = append_entry(reply, "PreFaultMemory", "b", (int) f->pre_fault_memory)) < 0 ||
             (r = append_entry(reply, "UserMemory2", "b", (int) f->user_memory2)) < 0 ||
             (r = append_entry(reply, "NumaAwarePageTables", "b", (int) f->numa_aware_page_tables)) < 0 ||
+            (r = append_entry(reply, "GuestMemfdMissing", "b", (int) f->guest_memfd_missing)) < 0 ||
             (r = append_modules(reply, f, false)) < 0 ||
             (r = append_modules(reply, f, true)) < 0)
                 return r;
@@ -243,6 +245,18 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(uttt)", nodes),
                                 method_get_nodes, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ExportRegion",
+                                SD_BUS_ARGS("o", region, "a{sv}", options),
+                                SD_BUS_RESULT("s", endpoint, "s", token),
+                                bus_method_export_region, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ImportRegion",
+                                SD_BUS_ARGS("h", vm, "t", size, "s", endpoint, "s", token, "a{sv}", options),
+                                SD_BUS_RESULT("o", region, "h", memfd),
+                                bus_method_import_region, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListMigrations",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(oossstt)", migrations),
+                                bus_method_list_migrations, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("RegionAdded", SD_BUS_ARGS("o", region), 0),
         SD_BUS_SIGNAL_WITH_ARGS("RegionRemoved", SD_BUS_ARGS("o", region), 0),
         SD_BUS_VTABLE_END
