@@ -185,7 +185,9 @@ static int read_all(struct mig_conn *c, uint8_t *p, size_t n)
 static int writev_all(struct mig_conn *c, struct iovec *iov, int n)
 {
         while (n > 0) {
-                ssize_t k = writev(c->fd, iov, n);
+                /* MSG_NOSIGNAL: a peer gone is an error to handle, not SIGPIPE. */
+                struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t) n };
+                ssize_t k = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
                 int r;
 
                 if (k < 0) {
