@@ -226,12 +226,14 @@ static void *bulk_thread(void *arg)
 
         r = mig_conn_init(&c, -1, mig->cancel_fd, 10000);
         while (r >= 0) {
+                /* Each round on a new connection: only what is missing is asked for. */
                 r = connect_channel(mig, &c, MIG_CHANNEL_BULK);
                 if (r < 0)
                         break;
                 r = stream(mig, &c);
                 if (!transient(r))
                         break;
+                r = 0;
                 atomic_fetch_add(&mig->reconnects, 1);
                 log_info("Migration %" PRIu64 ": %s; reconnecting, %" PRIu64 " of %" PRIu64 " pages present",
                          mig->id, c.error, (uint64_t) atomic_load(&mig->pages_present), mig->pages_total);
@@ -350,6 +352,7 @@ static void *fault_thread(void *arg)
                 r = fault_loop(mig, &c);
                 if (!transient(r))
                         break;
+                r = 0;
                 atomic_fetch_add(&mig->reconnects, 1);
         }
         if (r < 0 && r != -EPIPE)

@@ -424,8 +424,8 @@ void migration_bus_finished(struct migration *mig)
                          " reconnects", mig->id, mig->pages_total, (uint64_t) atomic_load(&mig->faults),
                          (uint64_t) atomic_load(&mig->reconnects));
         else
-                log_warning("Migration %" PRIu64 " %s: %s", mig->id, migration_state_to_string(state),
-                            mig->error_message);
+                log_warning("Migration %" PRIu64 " %s (%s): %s", mig->id, migration_state_to_string(state),
+                            strerror(-mig->error), mig->error_message);
         /* The kernel's waiters fail once nobody can fill the pages any more. */
         if (mig->manager->bus && migration_path(mig, &path) >= 0) {
                 emit_changed(mig);

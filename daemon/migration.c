@@ -74,7 +74,9 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
                                 mig->region = NULL;
                         }
                 }
+                mig->reporting = true;
                 migration_bus_finished(mig);
+                mig->reporting = false;
                 /* Its region is gone: so is the migration's object. */
                 if (!mig->region || atomic_load(&mig->region->released))
                         migration_free(mig);
@@ -258,7 +260,9 @@ void migration_region_released(struct manager *m, struct region *region)
                 next = mig->next;
                 if (mig->region != region)
                         continue;
-                if (mig->finished)
+                if (mig->reporting)
+                        mig->region = NULL; /* on_notify() frees it once it reported */
+                else if (mig->finished)
                         migration_free(mig);
                 else
                         migration_cancel(mig, "the region was released");

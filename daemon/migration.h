@@ -68,6 +68,7 @@ struct migration {
         size_t n_latency, latency_next;
 
         bool finished;             /* threads joined, result reported */
+        bool reporting;            /* in migration_bus_finished(): its region may go, it stays */
         sd_bus_message *pending;   /* ImportRegion with precopy_only, answered at the end */
         struct migration *next, *prev;
 };
