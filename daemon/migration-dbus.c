@@ -317,7 +317,7 @@ static int migration_enumerate(sd_bus *bus, const char *path, void *userdata, ch
                         free(list);
                         return -ENOMEM;
                 }
-        *nodes = list;
+        *nodes = TAKE_PTR(list);
         return 0;
 }
 

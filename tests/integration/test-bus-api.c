@@ -338,6 +338,7 @@ static void test_kernel_features(sd_bus *bus)
                 { "GuestMemfd", KVM_CAP_GUEST_MEMFD },           { "MemoryFaultInfo", KVM_CAP_MEMORY_FAULT_INFO },
                 { "PreFaultMemory", KVM_CAP_PRE_FAULT_MEMORY },  { "UserMemory2", KVM_CAP_USER_MEMORY2 },
                 { "NumaAwarePageTables", KVM_CAP_NUMA_AWARE_PAGE_TABLES },
+                { "GuestMemfdMissing", KVM_CAP_GUEST_MEMFD_MISSING },
         };
         uint64_t flags = (uint64_t) cap(kvm, KVM_CAP_GUEST_MEMFD_FLAGS), got_flags = ~0ULL;
         unsigned seen = 0, modules = 0;
@@ -391,7 +392,7 @@ static void test_kernel_features(sd_bus *bus)
                 seen++;
                 ASSERT_OK(sd_bus_message_exit_container(reply));
         }
-        ASSERT(seen == 12 && release && streq(release, u.release) && got_flags == flags && modules == 1);
+        ASSERT(seen == 13 && release && streq(release, u.release) && got_flags == flags && modules == 1);
         ASSERT_OK(sd_bus_get_property_string(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "Version", &error,
                                              &version));
         ASSERT(streq(version, GMEM_VERSION));
