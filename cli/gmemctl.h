@@ -31,8 +31,11 @@ struct args {
         bool persist;
         bool numa_page_tables;
         bool hold;
-        /* show, release */
+        /* show, release, export */
         const char *region;
+        /* export, import */
+        const char *listen, *endpoint, *token;
+        bool precopy_only, wait;
 };
 
 int verb_status(const struct args *a);
@@ -40,6 +43,16 @@ int verb_list(const struct args *a);
 int verb_show(const struct args *a);
 int verb_create(const struct args *a);
 int verb_release(const struct args *a);
+int verb_migrations(const struct args *a);
+int verb_export(const struct args *a);
+int verb_import(const struct args *a);
+
+/* verbs-region.c for import: a VM of gmemctl's own, the region options of
+ * the command line, and the end of a region made here (released unless
+ * --persist). */
+int scratch_vm(int *ret_kvm, int *ret_vm);
+int make_options(const struct args *a, gmem_options **ret);
+int finish_created(const struct args *a, gmem_client *client, gmem_region *region, uint64_t id, int r);
 
 /* --- errors: log.h prints "gmemctl: ..." to stderr ------------------------- */
 /* The daemon's message and error name when @error is set, else @what and r. */

@@ -194,6 +194,27 @@ rc=0
 wait "$hold_pid" || rc=$?
 [ "$rc" = 0 ] && [ "$(regions)" = 0 ] && ok "--hold: SIGTERM releases, exit 0" || bad "--hold exit $rc, $(regions) regions"
 
+# export -> import (precopy_only, one gmemd serving both ends) -> migrations.
+"$GMEMCTL" create 4M --name mig-src --persist >/dev/null
+exported=$("$GMEMCTL" --json export mig-src --listen=tcp:127.0.0.1:0)
+endpoint=$(jq -r .endpoint <<<"$exported")
+token=$(jq -r .token <<<"$exported")
+[ "$(jq -c 'keys' <<<"$exported")" = '["endpoint","migration","token"]' ] && [[ $endpoint == tcp:127.0.0.1:* ]] &&
+        [ "${#token}" = 64 ] && ok "export JSON" || bad "export JSON: $exported"
+"$GMEMCTL" migrations | grep -q 'source serve waiting' && ok "migrations: the source waits" || bad "migrations: $("$GMEMCTL" migrations)"
+expect_error 1 org.gmem1.Error.AuthenticationFailed -- "$GMEMCTL" import 4M "$endpoint" wrong-token-0123456789 --precopy-only
+imported=$("$GMEMCTL" --json import 4M "$endpoint" "$token" --precopy-only --persist --name mig-dst)
+dst=$(jq -r .id <<<"$imported")
+mig=$("$GMEMCTL" --json migrations)
+[ "$(jq -r '[.[] | select(.Role == "destination")][0] | "\(.State) \(.PagesPresent) \(.PagesTotal) \(.Mode)"' <<<"$mig")" = \
+        "completed 1024 1024 precopy" ] && ok "import: the destination migration completed" || bad "migrations JSON: $mig"
+"$GMEMCTL" migrations | grep -q 'destination precopy completed \[####################\] 100% 1024/1024' &&
+        ok "migrations: progress bar" || bad "migrations table: $("$GMEMCTL" migrations)"
+expect_error 2 'is an option of import' -- "$GMEMCTL" export mig-src --precopy-only
+expect_error 2 'missing operand' -- "$GMEMCTL" import 4M "$endpoint"
+"$GMEMCTL" release mig-src >/dev/null && "$GMEMCTL" release "$dst" >/dev/null
+[ "$("$GMEMCTL" --json migrations)" = '[]' ] && ok "migrations end with their regions" || bad "migrations left: $("$GMEMCTL" --json migrations)"
+
 kill -0 "${GMEMD_PID:?}" && ok "gmemd still running" || bad "gmemd died"
 echo "$passes passed, $fails failed"
 [ "$fails" = 0 ]
