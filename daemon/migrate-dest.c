@@ -62,9 +62,10 @@ static int install(struct migration *mig, uint64_t offset, uint32_t count, const
                                                .src = (uintptr_t) (pages + done), .mode = KVM_GMEM_INSTALL_COPY };
                 int r = ioctl(mig->region->fd, KVM_GMEM_INSTALL, &in);
 
-                if (r < 0 && errno != EEXIST)
+                /* EEXIST: that page came the other way meanwhile; EINTR: go on after what is done. */
+                if (r < 0 && errno != EEXIST && errno != EINTR)
                         return negative_errno();
-                done += in.installed + (r < 0 ? MIG_PAGE_SIZE : 0);
+                done += in.installed + (r < 0 && errno == EEXIST ? MIG_PAGE_SIZE : 0);
                 if (r >= 0 && in.installed == 0)
                         return -EIO;
         }

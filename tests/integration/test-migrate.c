@@ -22,6 +22,7 @@
 #include "kvm-uapi.h"
 #include "macro.h"
 #include "migrate-io.h"
+#include "migrate-proxy.h"
 #include "util.h"
 
 #define SIZE (16 * MIB)
@@ -259,73 +260,6 @@ static void fake_destination_version(const char *endpoint)
         printf("ok: the source refuses a destination of protocol version %u\n", MIG_VERSION + 1);
 }
 
-/* --- a proxy that cuts the first connection half-way ------------------------------ */
-
-struct proxy {
-        int listen_fd;
-        char *endpoint;
-        const char *upstream;
-        uint64_t cut_after, forwarded[2];
-        unsigned connections;
-        int stop[2];
-        pthread_t thread;
-};
-
-/* Relay one connection; false when told to stop. */
-static bool relay(struct proxy *p, int client)
-{
-        struct mig_conn up;
-        uint8_t buf[65536];
-        uint64_t *fwd = &p->forwarded[p->connections < 2 ? p->connections : 1];
-        bool cut = p->connections == 0;
-
-        ASSERT_OK(mig_conn_init(&up, -1, -1, 10000));
-        ASSERT_OK(mig_connect(&up, p->upstream));
-        for (;;) {
-                struct pollfd f[3] = { { .fd = client, .events = POLLIN }, { .fd = up.fd, .events = POLLIN },
-                                       { .fd = p->stop[0], .events = POLLIN } };
-                ssize_t n;
-
-                ASSERT(poll(f, 3, -1) > 0);
-                if (f[2].revents)
-                        break;
-                if (f[0].revents) {
-                        n = read(client, buf, sizeof(buf));
-                        if (n <= 0 || send(up.fd, buf, (size_t) n, MSG_NOSIGNAL) != n)
-                                break;
-                }
-                if (f[1].revents) {
-                        n = read(up.fd, buf, cut && p->cut_after - *fwd < sizeof(buf) ? p->cut_after - *fwd : sizeof(buf));
-                        if (n <= 0 || write(client, buf, (size_t) n) != n)
-                                break;
-                        *fwd += (uint64_t) n;
-                        if (cut && *fwd >= p->cut_after)
-                                break; /* the cable is pulled */
-                }
-        }
-        p->connections++;
-        mig_conn_done(&up);
-        close(client);
-        return true;
-}
-
-static void *proxy_thread(void *arg)
-{
-        struct proxy *p = arg;
-
-        for (;;) {
-                struct pollfd f[2] = { { .fd = p->listen_fd, .events = POLLIN }, { .fd = p->stop[0], .events = POLLIN } };
-                int client;
-
-                ASSERT(poll(f, 2, -1) > 0);
-                if (f[1].revents)
-                        return NULL;
-                client = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-                ASSERT_OK(client);
-                relay(p, client);
-        }
-}
-
 /* --- the cases ---------------------------------------------------------------------- */
 
 static unsigned completed_signals;
@@ -398,38 +332,30 @@ static void test_postcopy_unsupported(const char *endpoint)
 /* Cut after half the region: the second connection carries only the rest. */
 static void test_resume(int vm, const char *region, int source_fd)
 {
-        struct proxy p = { .cut_after = SIZE / 2 };
+        struct migrate_proxy p = { .cut_after = SIZE / 2 };
         sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *endpoint = NULL, *path = NULL, *mig = NULL;
         _cleanup_close_ int fd = -1;
-        char msg[256];
 
         ASSERT_OK(export(region, TOKEN, &endpoint, NULL, &error));
         p.upstream = endpoint;
-        ASSERT_OK(pipe2(p.stop, O_CLOEXEC));
-        ASSERT_OK(mig_listen("tcp:127.0.0.1:0", &p.listen_fd, &p.endpoint, msg, sizeof(msg)));
-        ASSERT_EQ(pthread_create(&p.thread, NULL, proxy_thread, &p), 0);
+        migrate_proxy_start(&p);
         ASSERT_OK(import(&(struct import_args) { .endpoint = p.endpoint, .token = TOKEN }, &path, &fd, &error));
-        ASSERT_EQ(write(p.stop[1], "x", 1), 1);
-        pthread_join(p.thread, NULL);
+        migrate_proxy_stop(&p);
         expect_identical(source_fd, fd);
         mig = migration_of(dst, path);
         ASSERT_EQ(migration_u64(dst, mig, "Reconnects"), 1);
-        ASSERT(p.connections >= 2);
+        ASSERT_EQ(p.bulk_connections, 2);
         printf("ok: cut after %" PRIu64 " bytes, then %" PRIu64 " bytes on the new connection for %u bytes\n",
-               p.forwarded[0], p.forwarded[1], (unsigned) SIZE);
+               p.bulk_bytes[0], p.bulk_bytes[1], (unsigned) SIZE);
         /* What was present before the cut was not asked for again: every
          * page arrived exactly once (what was in flight at the cut was lost,
          * never present, and came on the new connection), and the new
          * connection carried less than the whole region. */
         ASSERT_EQ(migration_u64(dst, mig, "Bytes"), SIZE);
-        ASSERT(p.forwarded[1] < SIZE);
-        ASSERT(p.forwarded[1] > 0);
+        ASSERT(p.bulk_bytes[1] < SIZE);
+        ASSERT(p.bulk_bytes[1] > 0);
         region_release(dst, path);
-        close(p.listen_fd);
-        close(p.stop[0]);
-        close(p.stop[1]);
-        free(p.endpoint);
 }
 
 static void test_source_gone(int vm)
