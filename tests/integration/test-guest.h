@@ -22,6 +22,10 @@ gmem_region *test_region_create(gmem_client *client, int vm, uint64_t size, cons
 /* Create the VM, the region (policy etc. from @options), the memslot and the
  * vCPU; asserts on failure, printing gmemd's message. */
 void test_guest_new(struct test_guest *g, gmem_client *client, uint64_t size, const gmem_options *options);
+/* The two halves of test_guest_new(), for a region made otherwise
+ * (gmem_region_import()): the VM, then the region's memslot and vCPU. */
+void test_guest_new_vm(struct test_guest *g, uint64_t size);
+void test_guest_attach(struct test_guest *g, gmem_region *region);
 /* Run from @regs until the guest halts; asserts it halted. */
 void test_guest_run(struct test_guest *g, const struct kvm_regs *regs);
 /* Release the region and close everything. */
