@@ -159,11 +159,10 @@ static int finish(struct migration *mig, struct mig_conn *c, struct mig_msg *m)
         uint8_t ours[MIG_DIGEST_SIZE];
         int r;
 
+        /* Both ends hash at once: ours while the source computes its own. */
         m->type = MIG_FINISH;
-        if ((r = mig_send(c, m)) < 0 || (r = mig_expect(c, MIG_DIGEST, m)) < 0)
-                return r;
-        r = migration_digest(mig->region->map, mig->size, ours);
-        if (r < 0)
+        if ((r = mig_send(c, m)) < 0 || (r = migration_digest(mig->region->map, mig->size, ours)) < 0 ||
+            (r = mig_expect(c, MIG_DIGEST, m)) < 0)
                 return r;
         if (memcmp(ours, m->digest.digest, MIG_DIGEST_SIZE) != 0) {
                 snprintf(c->error, sizeof(c->error), "the region's SHA-256 differs from the source's after every "
