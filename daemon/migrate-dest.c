@@ -186,7 +186,6 @@ static int stream(struct migration *mig, struct mig_conn *c)
 
         if (!m)
                 return -ENOMEM;
-        c->timeout_ms = DATA_TIMEOUT_MS;
         for (;;) {
                 while (outstanding < WINDOW && next_missing(mig, &cursor, &first, &count)) {
                         *m = (struct mig_msg) { .type = MIG_REQUEST,
@@ -218,6 +217,26 @@ static void fail(struct migration *mig, struct mig_conn *c, int r)
         migration_set_state(mig, MIGRATION_FAILED, r, "%s", c->error[0] ? c->error : strerror(-r));
 }
 
+/* Run @work on @channel, connecting again after each transient failure:
+ * each round asks only for what is still missing. */
+static int run_channel(struct migration *mig, struct mig_conn *c, enum mig_channel channel,
+                       int (*work)(struct migration *mig, struct mig_conn *c))
+{
+        for (;;) {
+                int r = connect_channel(mig, c, channel);
+
+                if (r < 0)
+                        return r;
+                c->timeout_ms = DATA_TIMEOUT_MS;
+                r = work(mig, c);
+                if (!transient(r))
+                        return r;
+                atomic_fetch_add(&mig->reconnects, 1);
+                log_info("Migration %" PRIu64 ": %s; reconnecting, %" PRIu64 " of %" PRIu64 " pages present",
+                         mig->id, c->error, (uint64_t) atomic_load(&mig->pages_present), mig->pages_total);
+        }
+}
+
 static void *bulk_thread(void *arg)
 {
         struct migration *mig = arg;
@@ -225,19 +244,8 @@ static void *bulk_thread(void *arg)
         int r;
 
         r = mig_conn_init(&c, -1, mig->cancel_fd, 10000);
-        while (r >= 0) {
-                /* Each round on a new connection: only what is missing is asked for. */
-                r = connect_channel(mig, &c, MIG_CHANNEL_BULK);
-                if (r < 0)
-                        break;
-                r = stream(mig, &c);
-                if (!transient(r))
-                        break;
-                r = 0;
-                atomic_fetch_add(&mig->reconnects, 1);
-                log_info("Migration %" PRIu64 ": %s; reconnecting, %" PRIu64 " of %" PRIu64 " pages present",
-                         mig->id, c.error, (uint64_t) atomic_load(&mig->pages_present), mig->pages_total);
-        }
+        if (r >= 0)
+                r = run_channel(mig, &c, MIG_CHANNEL_BULK, stream);
         if (r >= 0)
                 migration_set_state(mig, MIGRATION_COMPLETED, 0, NULL);
         else
@@ -344,17 +352,9 @@ static void *fault_thread(void *arg)
         int r;
 
         r = mig_conn_init(&c, -1, mig->cancel_fd, 10000);
-        while (r >= 0) {
-                r = connect_channel(mig, &c, MIG_CHANNEL_FAULT);
-                if (r < 0)
-                        break;
-                c.timeout_ms = DATA_TIMEOUT_MS;
-                r = fault_loop(mig, &c);
-                if (!transient(r))
-                        break;
-                r = 0;
-                atomic_fetch_add(&mig->reconnects, 1);
-        }
+        if (r >= 0)
+                r = run_channel(mig, &c, MIG_CHANNEL_FAULT, fault_loop);
+        /* EPIPE: disarmed, nothing can be missing any more. */
         if (r < 0 && r != -EPIPE)
                 fail(mig, &c, r);
         mig_conn_done(&c);
