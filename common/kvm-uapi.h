@@ -34,6 +34,9 @@
 #ifndef KVM_CAP_NUMA_AWARE_PAGE_TABLES
 #define KVM_CAP_NUMA_AWARE_PAGE_TABLES 252
 #endif
+#ifndef KVM_CAP_GUEST_MEMFD_MISSING
+#define KVM_CAP_GUEST_MEMFD_MISSING 253
+#endif
 
 /* guest_memfd creation flags. */
 #ifndef GUEST_MEMFD_FLAG_MMAP
@@ -77,6 +80,9 @@ struct kvm_userspace_memory_region2 {
 #ifndef KVM_MEMORY_EXIT_FLAG_PRIVATE
 #define KVM_MEMORY_EXIT_FLAG_PRIVATE (1ULL << 3)
 #endif
+#ifndef KVM_MEMORY_EXIT_FLAG_MISSING
+#define KVM_MEMORY_EXIT_FLAG_MISSING (1ULL << 4)
+#endif
 
 #ifndef KVM_PRE_FAULT_MEMORY
 struct kvm_pre_fault_memory {
@@ -88,30 +94,16 @@ struct kvm_pre_fault_memory {
 #define KVM_PRE_FAULT_MEMORY _IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
 #endif
 
-/* Missing-page faults for guest_memfd (gmem kernel series, issue 13). */
-#ifndef KVM_CAP_GUEST_MEMFD_MISSING
-#define KVM_CAP_GUEST_MEMFD_MISSING 253
-#endif
-#ifndef KVM_GUEST_MEMFD_MISSING_EXIT
-#define KVM_GUEST_MEMFD_MISSING_EXIT (1ULL << 0)
-#endif
-#ifndef KVM_MEMORY_EXIT_FLAG_MISSING
-#define KVM_MEMORY_EXIT_FLAG_MISSING (1ULL << 4)
-#endif
-
+/* Missing-page tracking for guest_memfd (kernel/series, postcopy). */
 #ifndef KVM_GMEM_ARM_MISSING
+#define KVM_GUEST_MEMFD_MISSING_EXIT (1ULL << 0)
+#define KVM_GMEM_MISSING_NONBLOCK (1ULL << 0)
 struct kvm_gmem_arm_missing {
         __u64 flags;
         __u64 reserved[7];
 };
-#define KVM_GMEM_MISSING_NONBLOCK (1ULL << 0)
 #define KVM_GMEM_ARM_MISSING _IOW(KVMIO, 0xe0, struct kvm_gmem_arm_missing)
-#endif
-#ifndef KVM_GMEM_DISARM_MISSING
 #define KVM_GMEM_DISARM_MISSING _IO(KVMIO, 0xe1)
-#endif
-
-#ifndef KVM_GMEM_INSTALL
 struct kvm_gmem_fault {
         __u64 offset;
         __u32 flags;
@@ -122,7 +114,9 @@ struct kvm_gmem_fault {
 #define KVM_GMEM_FAULT_SOURCE_VCPU 0
 #define KVM_GMEM_FAULT_SOURCE_USER 1
 #define KVM_GMEM_FAULT_SOURCE_KERNEL 2
-
+#define KVM_GMEM_INSTALL_COPY 0
+#define KVM_GMEM_INSTALL_ZERO 1
+#define KVM_GMEM_INSTALL_PRESENT 2
 struct kvm_gmem_install {
         __u64 offset;
         __u64 size;
@@ -132,8 +126,5 @@ struct kvm_gmem_install {
         __u64 installed;
         __u64 reserved[3];
 };
-#define KVM_GMEM_INSTALL_COPY 0
-#define KVM_GMEM_INSTALL_ZERO 1
-#define KVM_GMEM_INSTALL_PRESENT 2
 #define KVM_GMEM_INSTALL _IOWR(KVMIO, 0xe2, struct kvm_gmem_install)
 #endif

@@ -24,7 +24,7 @@ struct kernel_features {
         bool pre_fault_memory;      /* KVM_CAP_PRE_FAULT_MEMORY */
         bool user_memory2;          /* KVM_CAP_USER_MEMORY2 */
         bool numa_aware_page_tables; /* KVM_CAP_NUMA_AWARE_PAGE_TABLES (gmem series) */
-        bool guest_memfd_missing;   /* KVM_CAP_GUEST_MEMFD_MISSING (gmem series): postcopy */
+        bool guest_memfd_missing;   /* KVM_CAP_GUEST_MEMFD_MISSING (gmem series, postcopy) */
         struct kvm_module_state modules[KERNEL_FEATURES_MODULES];
 };
 
