@@ -39,6 +39,17 @@ static bool transient(int r)
         return r == -ECONNRESET || r == -ETIMEDOUT;
 }
 
+/* Present pages from where the digest stands on: hashed now, while hot. */
+static void digest_advance(struct migration *mig)
+{
+        uint64_t from = mig->digest_cursor, end = from; /* read unlocked: feed() checks it again */
+
+        while (end < mig->size && end - from < MIG_MAX_PAGES * MIG_PAGE_SIZE && atomic_load(&mig->present[end / MIG_PAGE_SIZE]))
+                end += MIG_PAGE_SIZE;
+        if (end > from)
+                migration_digest_feed(mig, from, end - from);
+}
+
 static void mark_present(struct migration *mig, uint64_t first, uint64_t count)
 {
         for (uint64_t p = first; p < first + count; p++)
@@ -161,7 +172,7 @@ static int finish(struct migration *mig, struct mig_conn *c, struct mig_msg *m)
 
         /* Both ends hash at once: ours while the source computes its own. */
         m->type = MIG_FINISH;
-        if ((r = mig_send(c, m)) < 0 || (r = migration_digest(mig->region->map, mig->size, ours)) < 0 ||
+        if ((r = mig_send(c, m)) < 0 || (r = migration_digest_final(mig, ours)) < 0 ||
             (r = mig_expect(c, MIG_DIGEST, m)) < 0)
                 return r;
         if (memcmp(ours, m->digest.digest, MIG_DIGEST_SIZE) != 0) {
@@ -204,6 +215,7 @@ static int stream(struct migration *mig, struct mig_conn *c)
                 r = receive_data(mig, c, m);
                 if (r < 0)
                         return r;
+                digest_advance(mig);
                 outstanding--;
         }
 }

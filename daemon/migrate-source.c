@@ -36,6 +36,7 @@ static int serve_request(struct migration *mig, struct mig_conn *c, const struct
         r = mig_send_data(c, m->request.offset, m->request.count, (const uint8_t *) mig->region->map + m->request.offset);
         if (r < 0)
                 return r;
+        migration_digest_feed(mig, m->request.offset, len);
         atomic_fetch_add(&mig->pages_sent, m->request.count);
         atomic_fetch_add(&mig->bytes, len);
         return 0;
@@ -46,7 +47,7 @@ static int serve_finish(struct migration *mig, struct mig_conn *c, struct mig_ms
         int r;
 
         m->type = MIG_DIGEST;
-        r = migration_digest(mig->region->map, mig->size, m->digest.digest);
+        r = migration_digest_final(mig, m->digest.digest);
         if (r < 0)
                 return r;
         return mig_send(c, m);
