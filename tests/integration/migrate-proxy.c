@@ -46,8 +46,13 @@ static void wait_released(struct migrate_proxy *p)
         pthread_mutex_unlock(&p->lock);
 }
 
-/* Copy both ways until either side ends, the proxy stops or the cut comes. */
-static void pump(struct migrate_proxy *p, int client, int up, uint64_t *counter, uint64_t cut)
+/* The source's CHALLENGE and READY: a held bulk connection gets through its
+ * handshake, then waits for its data. */
+#define HANDSHAKE_BYTES (2 * MIG_HEADER_SIZE + 16 + MIG_NONCE_SIZE + MIG_PROOF_SIZE)
+
+/* Copy both ways until either side ends, the proxy stops or the cut comes;
+ * a held bulk connection stops after the handshake until released. */
+static void pump(struct migrate_proxy *p, int client, int up, uint64_t *counter, uint64_t cut, bool hold)
 {
         uint8_t buf[65536];
 
@@ -65,13 +70,18 @@ static void pump(struct migrate_proxy *p, int client, int up, uint64_t *counter,
                                 return;
                 }
                 if (f[1].revents) {
+                        if (hold && *counter >= HANDSHAKE_BYTES) {
+                                wait_released(p);
+                                hold = false;
+                        }
+                        if (hold && HANDSHAKE_BYTES - *counter < want)
+                                want = HANDSHAKE_BYTES - *counter;
                         if (cut && cut - *counter < want)
                                 want = cut - *counter;
                         n = read(up, buf, want);
                         if (n <= 0 || send(client, buf, (size_t) n, MSG_NOSIGNAL) != n)
                                 return;
-                        if (counter)
-                                *counter += (uint64_t) n;
+                        *counter += (uint64_t) n;
                         if (cut && *counter >= cut)
                                 return; /* the cable is pulled */
                 }
@@ -83,25 +93,26 @@ static void *relay_thread(void *arg)
         struct relay *r = arg;
         struct migrate_proxy *p = r->p;
         uint8_t hello[MIG_HEADER_SIZE + 8 + MIG_NONCE_SIZE];
-        uint64_t *counter = NULL, cut = 0;
+        uint64_t *counter, cut = 0, fault_bytes = 0;
         struct mig_conn up;
         bool bulk = false;
 
         ASSERT_OK(mig_conn_init(&up, -1, -1, 10000));
         if (read_hello(r->client, hello, sizeof(hello), &bulk)) {
+                pthread_mutex_lock(&p->lock);
                 if (bulk) {
-                        wait_released(p);
-                        pthread_mutex_lock(&p->lock);
                         counter = &p->bulk_bytes[p->bulk_connections ? 1 : 0];
                         cut = p->bulk_connections ? 0 : p->cut_after;
                         p->bulk_connections++;
-                        pthread_mutex_unlock(&p->lock);
-                } else
+                } else {
+                        counter = &fault_bytes;
                         p->fault_connections++;
+                }
+                pthread_mutex_unlock(&p->lock);
                 /* The source may be gone: then the destination sees this one drop. */
                 if (mig_connect(&up, p->upstream) >= 0 &&
                     send(up.fd, hello, sizeof(hello), MSG_NOSIGNAL) == (ssize_t) sizeof(hello))
-                        pump(p, r->client, up.fd, counter, cut);
+                        pump(p, r->client, up.fd, counter, cut, bulk && p->hold_bulk);
         }
         mig_conn_done(&up);
         close(r->client);

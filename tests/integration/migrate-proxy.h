@@ -11,9 +11,10 @@
 struct migrate_proxy {
         const char *upstream;     /* the source's endpoint */
         uint64_t cut_after;       /* 0: never cut */
-        bool hold_bulk;           /* bulk connections wait for migrate_proxy_release() */
+        bool hold_bulk;           /* bulk connections get no data before migrate_proxy_release() */
         char *endpoint;           /* where destinations connect */
-        /* Source-to-destination bytes on the first and the later bulk connections. */
+        /* Source-to-destination bytes on the first and the later bulk connections
+         * (the handshake included). */
         uint64_t bulk_bytes[2];
         unsigned bulk_connections, fault_connections;
         /* internal */
