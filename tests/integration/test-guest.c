@@ -84,3 +84,18 @@ void test_guest_done(struct test_guest *g)
         safe_close(g->vcpu);
         safe_close(g->vm);
 }
+
+void test_vcpu_flat32(int vcpu)
+{
+        struct kvm_segment code = { .limit = 0xffffffff, .selector = 8, .type = 11, .present = 1, .db = 1, .s = 1, .g = 1 };
+        struct kvm_segment data = code;
+        struct kvm_sregs s;
+
+        data.type = 3;
+        data.selector = 16;
+        ASSERT_OK(ioctl(vcpu, KVM_GET_SREGS, &s));
+        s.cs = code;
+        s.ds = s.es = s.fs = s.gs = s.ss = data;
+        s.cr0 |= 1;
+        ASSERT_OK(ioctl(vcpu, KVM_SET_SREGS, &s));
+}

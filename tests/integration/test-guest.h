@@ -28,5 +28,8 @@ void test_guest_new_vm(struct test_guest *g, uint64_t size);
 void test_guest_attach(struct test_guest *g, gmem_region *region);
 /* Run from @regs until the guest halts; asserts it halted. */
 void test_guest_run(struct test_guest *g, const struct kvm_regs *regs);
+/* 32-bit flat protected mode without paging (segments through KVM_SET_SREGS,
+ * no GDT needed): the guest addresses all of its memory directly. */
+void test_vcpu_flat32(int vcpu);
 /* Release the region and close everything. */
 void test_guest_done(struct test_guest *g);

@@ -107,21 +107,6 @@ static char *export(const char *region)
         return strdup(endpoint);
 }
 
-static void flat32(struct test_guest *g)
-{
-        struct kvm_segment code = { .limit = 0xffffffff, .selector = 8, .type = 11, .present = 1, .db = 1, .s = 1, .g = 1 };
-        struct kvm_segment data = code;
-        struct kvm_sregs s;
-
-        data.type = 3;
-        data.selector = 16;
-        ASSERT_OK(ioctl(g->vcpu, KVM_GET_SREGS, &s));
-        s.cs = code;
-        s.ds = s.es = s.fs = s.gs = s.ss = data;
-        s.cr0 |= 1;
-        ASSERT_OK(ioctl(g->vcpu, KVM_SET_SREGS, &s));
-}
-
 /* Run the guest to its HLT; in exit mode resolve each missing page through
  * libgmem. Returns 0, or -errno of a KVM_RUN that failed otherwise. */
 static int run_guest(struct test_guest *g, bool exit_mode, unsigned *resolved, uint32_t *sum)
@@ -131,7 +116,7 @@ static int run_guest(struct test_guest *g, bool exit_mode, unsigned *resolved, u
         /* memory_fault {flags, gpa, size} opens the exit union (Debian's header predates it). */
         const uint64_t *fault = (const uint64_t *) (void *) &g->run->hw;
 
-        flat32(g);
+        test_vcpu_flat32(g->vcpu);
         ASSERT_OK(ioctl(g->vcpu, KVM_SET_REGS, &regs));
         for (;;) {
                 int r = ioctl(g->vcpu, KVM_RUN, 0);
