@@ -260,6 +260,26 @@ static void fake_destination_version(const char *endpoint)
         printf("ok: the source refuses a destination of protocol version %u\n", MIG_VERSION + 1);
 }
 
+/* A destination that skips checking the source and sends a made-up proof:
+ * the source refuses it (a thief cannot skip the check and get pages). */
+static void fake_destination_bad_proof(const char *endpoint)
+{
+        struct mig_msg m = { .type = MIG_HELLO, .hello = { .version = MIG_VERSION } };
+        struct mig_conn c;
+
+        ASSERT_OK(mig_conn_init(&c, -1, -1, 10000));
+        ASSERT_OK(mig_connect(&c, endpoint));
+        ASSERT_OK(mig_send(&c, &m));
+        ASSERT_OK(mig_expect(&c, MIG_CHALLENGE, &m));
+        m.type = MIG_AUTH;
+        memset(m.auth.proof, 0x42, sizeof(m.auth.proof));
+        ASSERT_OK(mig_send(&c, &m));
+        ASSERT_EQ(mig_expect(&c, MIG_READY, &m), -EKEYREJECTED);
+        ASSERT_CONTAINS(c.error, "does not know the token");
+        mig_conn_done(&c);
+        printf("ok: the source refuses a destination with a made-up proof\n");
+}
+
 /* --- the cases ---------------------------------------------------------------------- */
 
 static unsigned completed_signals;
@@ -305,6 +325,7 @@ static void test_failures(const char *endpoint)
         expect_import_fails(&(struct import_args) { .endpoint = endpoint, .token = "not-the-right-token-at-all" },
                             GMEM_ERROR_AUTHENTICATION_FAILED, "does not know the token");
         fake_destination_version(endpoint);
+        fake_destination_bad_proof(endpoint);
         fake_source_case(FAKE_VERSION, GMEM_ERROR_VERSION_MISMATCH, "protocol version 2, this gmemd version 1");
         fake_source_case(FAKE_CORRUPT, GMEM_ERROR_CORRUPTED, "arrived corrupted");
         fake_source_case(FAKE_TRUNCATED, GMEM_ERROR_TRUNCATED_FRAME, "truncated frame");
