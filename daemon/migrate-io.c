@@ -239,6 +239,26 @@ int mig_connect(struct mig_conn *c, const char *endpoint)
         return 0;
 }
 
+/* DATA whose pages go where the sink says, the rest into c->buf. */
+static int recv_data(struct mig_conn *c, uint32_t length, struct mig_msg *m)
+{
+        uint8_t *p = c->buf + MIG_HEADER_SIZE, *to;
+        int r;
+
+        r = read_all(c, p, MIG_DATA_FIXED);
+        if (r >= 0)
+                r = mig_data_head_decode(p, length, m, c->error, sizeof(c->error));
+        if (r >= 0)
+                r = read_all(c, p + MIG_DATA_FIXED, 4 * m->data.count);
+        if (r < 0)
+                return r;
+        to = c->data_sink(c->sink_userdata, m->data.offset, m->data.count);
+        if (!to)
+                to = p + MIG_DATA_FIXED + 4 * m->data.count;
+        m->data.pages = to;
+        return read_all(c, to, (size_t) m->data.count * MIG_PAGE_SIZE);
+}
+
 int mig_recv(struct mig_conn *c, struct mig_msg *m)
 {
         enum mig_type type;
@@ -251,6 +271,8 @@ int mig_recv(struct mig_conn *c, struct mig_msg *m)
         r = mig_header_decode(c->buf, &type, &length, c->error, sizeof(c->error));
         if (r < 0)
                 return r;
+        if (type == MIG_DATA && c->data_sink && length >= MIG_DATA_FIXED)
+                return recv_data(c, length, m);
         r = read_all(c, c->buf + MIG_HEADER_SIZE, length);
         if (r < 0)
                 return r;

@@ -24,6 +24,10 @@ struct mig_conn {
         int timeout_ms;      /* for one read or write to make progress; -1 forever */
         uint8_t *buf;        /* MIG_HEADER_SIZE + MIG_FRAME_MAX */
         uint64_t bytes_in, bytes_out;
+        /* Where DATA's pages may be read to directly (e.g. the region's own
+         * mapping), or NULL for c->buf; may be NULL itself. */
+        uint8_t *(*data_sink)(void *userdata, uint64_t offset, uint32_t count);
+        void *sink_userdata;
         char error[1024];    /* why the last call failed */
 };
 

@@ -143,8 +143,9 @@ int mig_header_decode(const uint8_t in[MIG_HEADER_SIZE], enum mig_type *type, ui
         return 0;
 }
 
-static int decode_data(const uint8_t *p, uint32_t length, struct mig_msg *m, char *msg, size_t msg_size)
+int mig_data_head_decode(const uint8_t *p, uint32_t length, struct mig_msg *m, char *msg, size_t msg_size)
 {
+        *m = (struct mig_msg) { .type = MIG_DATA };
         if (length < MIG_DATA_FIXED) {
                 snprintf(msg, msg_size, "truncated frame: DATA of %u bytes, its fixed part alone is %u", length,
                          MIG_DATA_FIXED);
@@ -172,8 +173,16 @@ static int decode_data(const uint8_t *p, uint32_t length, struct mig_msg *m, cha
                 return length < mig_data_length(m->data.count) ? -ENODATA : -EPROTO;
         }
         m->data.crcs = p + MIG_DATA_FIXED;
-        m->data.pages = p + MIG_DATA_FIXED + 4 * m->data.count;
         return 0;
+}
+
+static int decode_data(const uint8_t *p, uint32_t length, struct mig_msg *m, char *msg, size_t msg_size)
+{
+        int r = mig_data_head_decode(p, length, m, msg, msg_size);
+
+        if (r >= 0)
+                m->data.pages = p + MIG_DATA_FIXED + 4 * m->data.count;
+        return r;
 }
 
 static int decode_error(const uint8_t *p, uint32_t length, struct mig_msg *m, char *msg, size_t msg_size)

@@ -91,6 +91,10 @@ int mig_payload_decode(enum mig_type type, const uint8_t *payload, uint32_t leng
 /* Encode @m (DATA: count pages at data.pages, crcs computed here) into @out of
  * @size bytes, header included; returns the frame's length or -ENOBUFS. */
 int mig_frame_encode(const struct mig_msg *m, uint8_t *out, size_t size);
+/* The fixed part of a DATA payload of @length bytes (its first MIG_DATA_FIXED
+ * bytes at @p), checked as mig_payload_decode() does; data.crcs points after
+ * it, data.pages is left for the caller (who may read them elsewhere). */
+int mig_data_head_decode(const uint8_t *p, uint32_t length, struct mig_msg *m, char *msg, size_t msg_size);
 /* A DATA frame's length for @count pages. */
 static inline uint32_t mig_data_length(uint32_t count)
 {
