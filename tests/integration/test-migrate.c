@@ -168,7 +168,7 @@ static char *migration_string(sd_bus *bus, const char *path, const char *propert
 
 /* --- a peer that misbehaves, using the real codec ------------------------------- */
 
-enum misbehave { FAKE_VERSION, FAKE_CORRUPT, FAKE_TRUNCATED, FAKE_OVERSIZED };
+enum misbehave { FAKE_VERSION, FAKE_CORRUPT, FAKE_TRUNCATED, FAKE_OVERSIZED, FAKE_DIGEST };
 
 struct fake_source {
         int listen_fd;
@@ -176,6 +176,24 @@ struct fake_source {
         enum misbehave how;
         pthread_t thread;
 };
+
+/* Every page served right (zeros, each with its CRC32), then a digest that
+ * is not the region's: only the final comparison can tell. */
+static void serve_wrong_digest(struct mig_conn *c)
+{
+        static const uint8_t zeros[MIG_MAX_PAGES * MIG_PAGE_SIZE];
+        struct mig_msg m;
+
+        while (mig_recv(c, &m) >= 0) {
+                if (m.type == MIG_REQUEST)
+                        ASSERT_OK(mig_send_data(c, m.request.offset, m.request.count, zeros));
+                else if (m.type == MIG_FINISH) {
+                        m = (struct mig_msg) { .type = MIG_DIGEST };
+                        ASSERT_OK(mig_send(c, &m));
+                } else
+                        break;
+        }
+}
 
 static void misbehave(struct fake_source *f, struct mig_conn *c)
 {
@@ -193,6 +211,10 @@ static void misbehave(struct fake_source *f, struct mig_conn *c)
                 return;
         }
         ASSERT_OK(mig_handshake_src(c, TOKEN, SIZE, &channel));
+        if (f->how == FAKE_DIGEST) {
+                serve_wrong_digest(c);
+                return;
+        }
         ASSERT_OK(mig_recv(c, &m));
         ASSERT_EQ(m.type, MIG_REQUEST);
         memset(page, 0x5a, sizeof(page));
@@ -330,6 +352,7 @@ static void test_failures(const char *endpoint)
         fake_source_case(FAKE_CORRUPT, GMEM_ERROR_CORRUPTED, "arrived corrupted");
         fake_source_case(FAKE_TRUNCATED, GMEM_ERROR_TRUNCATED_FRAME, "truncated frame");
         fake_source_case(FAKE_OVERSIZED, GMEM_ERROR_FRAME_TOO_LARGE, "exceeds its limit");
+        fake_source_case(FAKE_DIGEST, GMEM_ERROR_CORRUPTED, "SHA-256 differs from the source's");
         /* Bad arguments are refused before anything is built. */
         expect_import_fails(&(struct import_args) { .endpoint = "udp:1.2.3.4:5", .token = TOKEN },
                             GMEM_ERROR_INVALID_ARGUMENT, "neither tcp:HOST:PORT nor unix:PATH");
