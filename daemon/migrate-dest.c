@@ -275,15 +275,17 @@ static void *bulk_thread(void *arg)
         }
         if (r >= 0)
                 r = run_channel(mig, &c, MIG_CHANNEL_BULK, stream);
+        /* Completed first: a fault thread whose late install fails once the
+         * file is disarmed cannot turn it into a failure any more. */
+        if (r >= 0)
+                migration_set_state(mig, MIGRATION_COMPLETED, 0, NULL);
+        else
+                fail(mig, &c, r);
         /* Every page is here: the guest_memfd becomes an ordinary one again, so
          * that a page discarded later is simply zero, not missing for good. */
         if (r >= 0 && mig->postcopy && ioctl(mig->region->fd, KVM_GMEM_DISARM_MISSING) < 0)
                 log_warning_errno(negative_errno(), "Migration %" PRIu64 ": KVM_GMEM_DISARM_MISSING failed: %m",
                                   mig->id);
-        if (r >= 0)
-                migration_set_state(mig, MIGRATION_COMPLETED, 0, NULL);
-        else
-                fail(mig, &c, r);
         mig_conn_done(&c);
         migration_thread_exit(mig);
         return NULL;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -46,6 +47,22 @@ static void signal_fd(int fd)
         (void) !write(fd, &one, sizeof(one));
 }
 
+/* The VMM's fast channel ends with the verdict (offset ~0, status 0 when
+ * every page is present, else the error): a request nobody read any more
+ * gets it instead of waiting forever. */
+static void say_goodbye(struct migration *mig)
+{
+        int64_t last[2] = { -1, 0 };
+
+        if (mig->fast_fd < 0)
+                return;
+        pthread_mutex_lock(&mig->lock);
+        last[1] = mig->state == MIGRATION_COMPLETED ? 0 : (mig->error ?: -ECANCELED);
+        pthread_mutex_unlock(&mig->lock);
+        (void) !send(mig->fast_fd, last, sizeof(last), MSG_DONTWAIT | MSG_NOSIGNAL);
+        mig->fast_fd = safe_close(mig->fast_fd);
+}
+
 /* The loop's side: a state change, or every thread ended. */
 static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
@@ -67,6 +84,7 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 mig->notify_source = sd_event_source_disable_unref(mig->notify_source);
                 mig->fault_fd = safe_close(mig->fault_fd);
                 mig->listen_fd = safe_close(mig->listen_fd);
+                say_goodbye(mig);
                 if (mig->region) {
                         mig->region->jobs--;
                         if (atomic_load(&mig->region->released) && mig->region->jobs == 0) {

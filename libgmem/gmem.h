@@ -182,9 +182,11 @@ int gmem_region_import(gmem_client *client, int vm_fd, uint64_t size, const char
                        const gmem_options *options, unsigned flags, gmem_region **ret);
 /*
  * Exit mode: make the page at @offset (in the guest_memfd) present and
- * return 0 once it is, so that KVM_RUN can be re-entered; -EPIPE when gmemd
- * gave up on the migration. Never a D-Bus call: one write and one read on
- * the fast channel. Only for regions imported with GMEM_IMPORT_EXIT_MODE.
+ * return 0 once it is, so that KVM_RUN can be re-entered (also once the
+ * migration completed: every page is present). When the migration failed,
+ * its error (-EHOSTDOWN: the source is gone, ...), for this and every later
+ * call; -EPIPE when gmemd went away. Never a D-Bus call: one write and one
+ * read on the fast channel. Only for regions imported with GMEM_IMPORT_EXIT_MODE.
  */
 int gmem_region_resolve_fault(gmem_region *region, uint64_t offset);
 

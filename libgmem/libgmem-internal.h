@@ -39,6 +39,8 @@ struct gmem_region {
         uint64_t size;
         int fd;
         int fault_channel; /* imported with postcopy in exit mode: gmemd's fast channel, else -1 */
+        bool fault_channel_done; /* gmemd said the migration ended, with this status: */
+        int fault_channel_status;
 };
 
 /* libgmem-region.c for libgmem-migrate.c: the guest_memfd made in the VMM,

@@ -89,15 +89,23 @@ _public_ int gmem_region_resolve_fault(gmem_region *region, uint64_t offset)
 
         if (!region || region->fault_channel < 0 || offset >= region->size)
                 return -EINVAL;
+        /* The migration ended: every page is present (0), or none will come. */
+        if (region->fault_channel_done)
+                return region->fault_channel_status;
         if (send(region->fault_channel, &offset, sizeof(offset), MSG_NOSIGNAL) != sizeof(offset))
                 return negative_errno();
         /* Answers come in the order asked (one channel per region, one caller at a time). */
         do {
                 n = recv(region->fault_channel, reply, sizeof(reply), 0);
                 if (n == 0)
-                        return -EPIPE; /* gmemd gave up on the migration */
+                        return -EPIPE; /* gmemd went away */
                 if (n < 0 && errno != EINTR)
                         return negative_errno();
+                if (n == sizeof(reply) && reply[0] == -1) {
+                        region->fault_channel_done = true;
+                        region->fault_channel_status = (int) reply[1];
+                        return region->fault_channel_status;
+                }
         } while (n != sizeof(reply) || (uint64_t) reply[0] != offset);
         return (int) reply[1];
 }
