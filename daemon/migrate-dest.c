@@ -183,9 +183,13 @@ static int finish(struct migration *mig, struct mig_conn *c, struct mig_msg *m)
                 r = -EBADMSG;
         }
         *m = (struct mig_msg) { .type = MIG_DONE, .done.status = r < 0 ? MIG_ERR_CORRUPT : 0 };
-        if (mig_send(c, m) < 0 && r >= 0)
+        if (r < 0) {
+                mig_send_error(c, r); /* keeps c->error: the verdict, not how the send went */
+                return r;
+        }
+        if (mig_send(c, m) < 0)
                 log_debug("Migration %" PRIu64 ": the source left before DONE", mig->id);
-        return r;
+        return 0;
 }
 
 /* Everything missing, in order, WINDOW requests ahead; then the digest. */

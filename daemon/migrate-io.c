@@ -314,12 +314,16 @@ int mig_send_data(struct mig_conn *c, uint64_t offset, uint32_t count, const uin
 void mig_send_error(struct mig_conn *c, int r)
 {
         struct mig_msg m = { .type = MIG_ERROR, .error.code = mig_error_from_errno(r) };
+        char why[sizeof(c->error)];
 
         snprintf(m.error.text, sizeof(m.error.text), "%.*s", (int) MIG_ERROR_TEXT_MAX,
                  c->error[0] ? c->error : strerror(-r));
-        /* Best effort: the stream ends after it either way. */
+        /* Best effort: the stream ends after it either way, and a peer gone
+         * already does not change why it ends. */
+        memcpy(why, c->error, sizeof(why));
         c->timeout_ms = 1000;
         (void) mig_send(c, &m);
+        memcpy(c->error, why, sizeof(why));
 }
 
 int mig_expect(struct mig_conn *c, enum mig_type type, struct mig_msg *m)

@@ -83,6 +83,8 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 mig->finished = true;
                 mig->notify_source = sd_event_source_disable_unref(mig->notify_source);
                 mig->fault_fd = safe_close(mig->fault_fd);
+                if (mig->listen_fd >= 0 && mig->endpoint && strncmp(mig->endpoint, "unix:", 5) == 0)
+                        (void) unlink(mig->endpoint + 5); /* the socket gmemd bound */
                 mig->listen_fd = safe_close(mig->listen_fd);
                 say_goodbye(mig);
                 if (mig->region) {

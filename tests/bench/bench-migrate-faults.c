@@ -204,7 +204,7 @@ static uint64_t gmemd_ns(gmem_client *client, const uint8_t *template, unsigned 
                 abort();
         memcpy(map, template, SIZE);
         munmap(map, SIZE);
-        if (gmem_region_export(source, "tcp:127.0.0.1:0", TOKEN, &endpoint, &token) < 0)
+        if (gmem_region_export(source, migrate_test_listen(), TOKEN, &endpoint, &token) < 0)
                 abort();
         p.upstream = endpoint;
         migrate_proxy_start(&p);

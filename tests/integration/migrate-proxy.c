@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,6 +15,7 @@
 #include "macro.h"
 #include "migrate-io.h"
 #include "migrate-proxy.h"
+#include "util.h"
 
 struct relay {
         struct migrate_proxy *p;
@@ -140,12 +142,29 @@ static void *accept_thread(void *arg)
         }
 }
 
+const char *migrate_test_listen(void)
+{
+        static char dir[64], endpoint[128];
+        static unsigned n;
+        const char *transport = getenv("GMEM_TEST_MIGRATE_TRANSPORT");
+
+        if (!transport || streq(transport, "tcp"))
+                return "tcp:127.0.0.1:0";
+        ASSERT(streq(transport, "unix"));
+        if (!dir[0]) {
+                snprintf(dir, sizeof(dir), "/tmp/gmem-migrate-XXXXXX");
+                ASSERT(mkdtemp(dir));
+        }
+        snprintf(endpoint, sizeof(endpoint), "unix:%s/%u.sock", dir, n++);
+        return endpoint;
+}
+
 void migrate_proxy_start(struct migrate_proxy *p)
 {
         char msg[256];
 
         ASSERT_OK(pipe2(p->stop, O_CLOEXEC));
-        ASSERT_OK(mig_listen("tcp:127.0.0.1:0", &p->listen_fd, &p->endpoint, msg, sizeof(msg)));
+        ASSERT_OK(mig_listen(migrate_test_listen(), &p->listen_fd, &p->endpoint, msg, sizeof(msg)));
         pthread_mutex_init(&p->lock, NULL);
         pthread_cond_init(&p->released, NULL);
         ASSERT_EQ(pthread_create(&p->thread, NULL, accept_thread, p), 0);

@@ -27,6 +27,11 @@ struct migrate_proxy {
         unsigned n_relays;
 };
 
+/* A fresh endpoint to listen on, in a static buffer: "tcp:127.0.0.1:0", or a
+ * new "unix:/tmp/.../N.sock" when $GMEM_TEST_MIGRATE_TRANSPORT is "unix"
+ * (the vm tier's kernel may have no TCP/IP). */
+const char *migrate_test_listen(void);
+
 void migrate_proxy_start(struct migrate_proxy *p);
 /* Let held bulk connections through. */
 void migrate_proxy_release(struct migrate_proxy *p);

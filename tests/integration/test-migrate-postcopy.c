@@ -102,7 +102,8 @@ static char *export(const char *region)
         const char *endpoint, *token;
 
         ASSERT_OK(sd_bus_call_method(src, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "ExportRegion", &error,
-                                     &reply, "oa{sv}", region, 2, "listen", "s", "tcp:127.0.0.1:0", "token", "s", TOKEN));
+                                     &reply, "oa{sv}", region, 2, "listen", "s", migrate_test_listen(), "token", "s",
+                                     TOKEN));
         ASSERT_OK(sd_bus_message_read(reply, "ss", &endpoint, &token));
         return strdup(endpoint);
 }

@@ -41,13 +41,15 @@ static int export(const char *region, const char *token, char **endpoint, char *
 
         if (token)
                 r = sd_bus_call_method(src, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "ExportRegion", error,
-                                       &reply, "oa{sv}", region, 2, "listen", "s", "tcp:127.0.0.1:0", "token", "s",
+                                       &reply, "oa{sv}", region, 2, "listen", "s", migrate_test_listen(), "token", "s",
                                        token);
         else
                 r = sd_bus_call_method(src, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "ExportRegion", error,
-                                       &reply, "oa{sv}", region, 1, "listen", "s", "tcp:127.0.0.1:0");
-        if (r < 0)
+                                       &reply, "oa{sv}", region, 1, "listen", "s", migrate_test_listen());
+        if (r < 0) {
+                fprintf(stderr, "ExportRegion: %s: %s\n", error->name, error->message);
                 return r;
+        }
         ASSERT_OK(sd_bus_message_read(reply, "ss", &e, &t));
         *endpoint = strdup(e);
         if (ret_token)
@@ -258,7 +260,7 @@ static void fake_source_case(enum misbehave how, const char *name, const char *s
         struct fake_source f = { .how = how };
         char msg[256];
 
-        ASSERT_OK(mig_listen("tcp:127.0.0.1:0", &f.listen_fd, &f.endpoint, msg, sizeof(msg)));
+        ASSERT_OK(mig_listen(migrate_test_listen(), &f.listen_fd, &f.endpoint, msg, sizeof(msg)));
         ASSERT_EQ(pthread_create(&f.thread, NULL, fake_source_thread, &f), 0);
         expect_import_fails(&(struct import_args) { .endpoint = f.endpoint, .token = TOKEN }, name, says);
         pthread_join(f.thread, NULL);

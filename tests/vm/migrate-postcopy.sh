@@ -16,6 +16,15 @@ fail() {
 }
 [ $# -eq 2 ] || fail "usage: $0 TEST-MIGRATE-POSTCOPY TEST-MIGRATE"
 [ -c /dev/kvm ] || fail "no /dev/kvm in the guest (nested SVM not available?)"
+# Over loopback TCP when the guest kernel has TCP/IP (CONFIG_INET, kernel/config/gmem.config),
+# else over unix sockets: the same protocol, framing and threads, another socket family.
+if [ -e /proc/net/tcp ]; then
+	ip link set lo up || fail "cannot bring up the loopback interface"
+	export GMEM_TEST_MIGRATE_TRANSPORT=tcp
+else
+	export GMEM_TEST_MIGRATE_TRANSPORT=unix
+fi
+echo "$vm_wrapper: transport $GMEM_TEST_MIGRATE_TRANSPORT"
 echo "$vm_wrapper: kernel $(uname -r)"
 "$1" || fail "the postcopy test failed (exit $?)"
 "$2" || fail "the migration test failed (exit $?)"
