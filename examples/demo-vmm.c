@@ -54,12 +54,12 @@ static const char *arg_policy = "default";
 static const char *arg_nodes;
 static uint64_t arg_size = 2 * 1024 * 1024;
 static bool arg_serve;
-static const char *arg_postcopy, *arg_token;
+static const char *arg_postcopy, *arg_token, *arg_listen = "tcp:127.0.0.1:0";
 
 static void help(void)
 {
         printf("Usage: demo-vmm [--bus=ADDRESS] [--size=SIZE] [--policy=POLICY] [--nodes=LIST]\n"
-               "                [--serve | --postcopy=ENDPOINT --token=TOKEN]\n\n"
+               "                [--serve [--listen=ENDPOINT] | --postcopy=ENDPOINT --token=TOKEN]\n\n"
                "Run one vCPU on guest memory that gmemd provides, and check what it wrote.\n"
                "--serve loads the guest code and exports the memory instead (prints\n"
                "'serving ENDPOINT TOKEN', holds it until stdin closes); --postcopy imports it\n"
@@ -79,6 +79,7 @@ static int parse_argv(int argc, char *argv[])
                 { "serve", no_argument, NULL, 'S' },
                 { "postcopy", required_argument, NULL, 'P' },
                 { "token", required_argument, NULL, 'T' },
+                { "listen", required_argument, NULL, 'L' },
                 {}
         };
         int c;
@@ -111,6 +112,9 @@ static int parse_argv(int argc, char *argv[])
                         break;
                 case 'T':
                         arg_token = optarg;
+                        break;
+                case 'L':
+                        arg_listen = optarg;
                         break;
                 default:
                         return -EINVAL;
@@ -198,7 +202,7 @@ static int serve(gmem_region *region, uint8_t *mem)
 
         memcpy(mem + CODE_GPA, guest_code, sizeof(guest_code));
         memset(mem + DATA_GPA, 0, PATTERN_WORDS * 2);
-        r = gmem_region_export(region, "tcp:127.0.0.1:0", NULL, &endpoint, &token);
+        r = gmem_region_export(region, arg_listen, NULL, &endpoint, &token);
         if (r < 0)
                 return fail("ExportRegion", r);
         printf("serving %s %s\n", endpoint, token);

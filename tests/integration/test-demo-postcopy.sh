@@ -7,13 +7,16 @@
 set -euo pipefail
 DEMO=${1:?path to demo-vmm}
 
-coproc SERVE { exec "$DEMO" --serve --size=1M; }
+# Loopback TCP, or a unix socket on a kernel without TCP/IP (the vm tier's).
+listen=tcp:127.0.0.1:0
+[ -e /proc/net/tcp ] || listen=unix:$(mktemp -u /tmp/gmem-demo-XXXXXX.sock)
+coproc SERVE { exec "$DEMO" --serve --size=1M --listen="$listen"; }
 serve_pid=$SERVE_PID
 line=
 while read -r -t 60 line <&"${SERVE[0]}"; do
         case $line in serving*) break ;; esac
 done
-[[ $line == "serving tcp:127.0.0.1:"* ]] || { echo "FAIL: --serve said '$line'"; exit 1; }
+[[ $line == "serving "* ]] || { echo "FAIL: --serve said '$line'"; exit 1; }
 read -r _ endpoint token <<<"$line"
 out=$("$DEMO" --postcopy="$endpoint" --token="$token" --size=1M)
 echo "$out"
