@@ -147,8 +147,18 @@ const char *migrate_test_listen(void)
         static char dir[64], endpoint[128];
         static unsigned n;
         const char *transport = getenv("GMEM_TEST_MIGRATE_TRANSPORT");
+        int fd;
 
-        if (!transport || streq(transport, "tcp"))
+        /* Unset: TCP where the kernel has it (the vm tier's guest kernel has no TCP/IP). */
+        if (!transport) {
+                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                ASSERT(fd >= 0 || errno == EAFNOSUPPORT);
+                transport = fd >= 0 ? "tcp" : "unix";
+                safe_close(fd);
+                setenv("GMEM_TEST_MIGRATE_TRANSPORT", transport, 1);
+                printf("migration transport: %s\n", transport);
+        }
+        if (streq(transport, "tcp"))
                 return "tcp:127.0.0.1:0";
         ASSERT(streq(transport, "unix"));
         if (!dir[0]) {

@@ -28,8 +28,8 @@ struct migrate_proxy {
 };
 
 /* A fresh endpoint to listen on, in a static buffer: "tcp:127.0.0.1:0", or a
- * new "unix:/tmp/.../N.sock" when $GMEM_TEST_MIGRATE_TRANSPORT is "unix"
- * (the vm tier's kernel may have no TCP/IP). */
+ * new "unix:/tmp/.../N.sock" when $GMEM_TEST_MIGRATE_TRANSPORT is "unix", or
+ * when it is unset and the kernel has no TCP/IP (the vm tier's guest kernel). */
 const char *migrate_test_listen(void);
 
 void migrate_proxy_start(struct migrate_proxy *p);

@@ -195,11 +195,14 @@ wait "$hold_pid" || rc=$?
 [ "$rc" = 0 ] && [ "$(regions)" = 0 ] && ok "--hold: SIGTERM releases, exit 0" || bad "--hold exit $rc, $(regions) regions"
 
 # export -> import (precopy_only, one gmemd serving both ends) -> migrations.
+# Loopback TCP, or a unix socket on a kernel without TCP/IP (the vm tier's guest).
+listen=tcp:127.0.0.1:0
+[ -e /proc/net/tcp ] || listen=unix:$(mktemp -u /tmp/gmemctl-migrate-XXXXXX.sock)
 "$GMEMCTL" create 4M --name mig-src --persist >/dev/null
-exported=$("$GMEMCTL" --json export mig-src --listen=tcp:127.0.0.1:0)
+exported=$("$GMEMCTL" --json export mig-src --listen="$listen")
 endpoint=$(jq -r .endpoint <<<"$exported")
 token=$(jq -r .token <<<"$exported")
-[ "$(jq -c 'keys' <<<"$exported")" = '["endpoint","migration","token"]' ] && [[ $endpoint == tcp:127.0.0.1:* ]] &&
+[ "$(jq -c 'keys' <<<"$exported")" = '["endpoint","migration","token"]' ] && [[ $endpoint == ${listen%:0}* ]] &&
         [ "${#token}" = 64 ] && ok "export JSON" || bad "export JSON: $exported"
 "$GMEMCTL" migrations | grep -q 'source serve waiting' && ok "migrations: the source waits" || bad "migrations: $("$GMEMCTL" migrations)"
 expect_error 1 org.gmem1.Error.AuthenticationFailed -- "$GMEMCTL" import 4M "$endpoint" wrong-token-0123456789 --precopy-only
