@@ -51,6 +51,17 @@ static const struct verb {
           "with gmemd's workers bound to those nodes' CPUs, showing a progress bar on a\n"
           "terminal, lines otherwise, JSON lines with --json. Ctrl-C cancels the populate in\n"
           "gmemd (CancelPopulate); what was allocated stays in the region.", 1, false, verb_populate },
+        { "migrations", "List migrations with their progress", "migrations",
+          "List the migrations gmemd runs or ran (ExportRegion, ImportRegion), with a progress bar.", 0, false,
+          verb_migrations },
+        { "export", "Serve a region to a destination gmemd", "export REGION [--listen=ENDPOINT] [--token=TOKEN] [--wait]",
+          "Serve REGION to one destination gmemd and print the endpoint and token it needs.\n"
+          "With --wait, follow the migration until the destination has everything.", 1, false, verb_export },
+        { "import", "Fill a new region from a source gmemd", "import SIZE ENDPOINT TOKEN [--precopy-only] [--name=NAME]\n"
+          "                     [--policy=POLICY] [--nodes=LIST] [--persist] [--hold]",
+          "Create a region of SIZE bytes on a scratch VM and fill it from the gmemd serving\n"
+          "ENDPOINT (see export), following its progress to the end. Released again when\n"
+          "gmemctl exits, unless --persist or --hold.", 3, true, verb_import },
 };
 
 static const char populate_options_help[] =
@@ -66,7 +77,11 @@ static const char create_options_help[] =
         "     --hold               Keep gmemctl (and the region) until SIGINT or SIGTERM\n"
         "     --numa-page-tables   Enable KVM_CAP_NUMA_AWARE_PAGE_TABLES on the scratch VM\n"
         "     --cpus=LIST          With --policy=auto: the VM's CPUs, e.g. 0-3,8; their nodes are chosen\n"
-        "     --spill              With --cpus: the region may spread beyond their nodes\n";
+        "     --spill              With --cpus: the region may spread beyond their nodes\n\n"
+        "     --precopy-only       import: copy everything first (no kernel postcopy needed)\n"
+        "     --listen=ENDPOINT    export: tcp:HOST:PORT or unix:PATH (default tcp:0.0.0.0:0)\n"
+        "     --token=TOKEN        export: the secret to use instead of a random one\n"
+        "     --wait               export: follow the migration until it ends\n";
 
 static const char status_options_help[] =
         "     --watch[=SECONDS]    Show it again every SECONDS (default 2), until SIGINT/SIGTERM\n"
@@ -142,6 +157,7 @@ struct parse_state {
         const char *create_option;
         const char *status_option;
         const char *populate_option;
+        const char *migrate_option; /* export's or import's */
         bool help;
         bool version;
 };
@@ -199,6 +215,22 @@ static int parse_create_option(int c, const char *value, struct args *a, struct 
                 s->create_option = "--spill";
                 a->spill = true;
                 return 0;
+        case 'R':
+                s->migrate_option = "--precopy-only";
+                a->precopy_only = true;
+                return 0;
+        case 'L':
+                s->migrate_option = "--listen";
+                a->listen = value;
+                return 0;
+        case 'K':
+                s->migrate_option = "--token";
+                a->token = value;
+                return 0;
+        case 'A':
+                s->migrate_option = "--wait";
+                a->wait = true;
+                return 0;
         }
         return 1; /* not a create option */
 }
@@ -247,6 +279,10 @@ static int parse_options(int argc, char *argv[], struct args *a, struct parse_st
                 { "watch", optional_argument, NULL, ARG_WATCH },
                 { "count", required_argument, NULL, ARG_COUNT },
                 { "workers", required_argument, NULL, 'W' },
+                { "precopy-only", no_argument, NULL, 'R' },
+                { "listen", required_argument, NULL, 'L' },
+                { "token", required_argument, NULL, 'K' },
+                { "wait", no_argument, NULL, 'A' },
                 {}
         };
         int c, r;
@@ -330,6 +366,9 @@ static int parse_operands(const struct verb *v, int n, char **operands, struct a
         snprintf(hint, sizeof(hint), "%s ", v->name);
         if (s->create_option && !v->create_options)
                 return usage_error(hint, "%s is an option of create, not of %s", s->create_option, v->name);
+        if (s->migrate_option && !streq(v->name, streq(s->migrate_option, "--precopy-only") ? "import" : "export"))
+                return usage_error(hint, "%s is an option of %s, not of %s", s->migrate_option,
+                                   streq(s->migrate_option, "--precopy-only") ? "import" : "export", v->name);
         if (s->status_option && v->run != verb_status)
                 return usage_error(hint, "%s is an option of status, not of %s", s->status_option, v->name);
         if (a->watch_count && !a->watch_usec)
@@ -343,13 +382,17 @@ static int parse_operands(const struct verb *v, int n, char **operands, struct a
         if ((unsigned) n > v->n_args)
                 return usage_error(hint, "unexpected argument '%s': %.*s", operands[v->n_args],
                                    synopsis_length(v), v->synopsis);
-        if (streq(v->name, "create")) {
+        if (streq(v->name, "create") || streq(v->name, "import")) {
                 r = parse_size(operands[0], &a->size);
                 if (r == -ERANGE)
                         return usage_error(hint, "size '%s' does not fit in 64 bits", operands[0]);
                 if (r < 0)
                         return usage_error(hint, "invalid size '%s': give bytes, or a number with K, M, G or T "
                                            "(binary units), such as 64M", operands[0]);
+                if (v->n_args == 3) {
+                        a->endpoint = operands[1];
+                        a->token = operands[2];
+                }
         } else if (v->n_args == 1)
                 a->region = operands[0];
         return 0;
@@ -382,13 +425,13 @@ static int run(int argc, char *argv[])
                         help();
                 else
                         r = usage_error(NULL, "missing command (status, list, show, create, release, populate, "
-                                        "usage or metrics)");
+                                        "usage, metrics, migrations, export or import)");
                 goto out;
         }
         v = find_verb(argv[optind]);
         if (!v) {
-                r = usage_error(NULL, "unknown command '%s' (status, list, show, create, release, populate, usage "
-                                "or metrics)", argv[optind]);
+                r = usage_error(NULL, "unknown command '%s' (status, list, show, create, release, populate, usage, "
+                                "metrics, migrations, export or import)", argv[optind]);
                 goto out;
         }
         if (s.help) {

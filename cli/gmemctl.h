@@ -33,7 +33,7 @@ struct args {
         const char *cpus; /* auto: the VM's CPUs, "0-3,8" */
         bool spill;
         bool hold;
-        /* show, release, populate */
+        /* show, release, populate, export */
         const char *region;
         /* status --watch[=SECONDS] [--count=N]: 0 = once */
         uint64_t watch_usec;
@@ -42,6 +42,9 @@ struct args {
         bool have_range;
         uint64_t offset, length;
         unsigned workers; /* 0: gmemd's default */
+        /* export, import */
+        const char *listen, *endpoint, *token;
+        bool precopy_only, wait;
 };
 
 int verb_status(const struct args *a);
@@ -52,6 +55,17 @@ int verb_release(const struct args *a);
 int verb_usage(const struct args *a);
 int verb_metrics(const struct args *a);
 int verb_populate(const struct args *a);
+
+int verb_migrations(const struct args *a);
+int verb_export(const struct args *a);
+int verb_import(const struct args *a);
+
+/* verbs-region.c for import: a VM of gmemctl's own, the region options of
+ * the command line, and the end of a region made here (released unless
+ * --persist). */
+int scratch_vm(int *ret_kvm, int *ret_vm);
+int make_options(const struct args *a, gmem_options **ret);
+int finish_created(const struct args *a, gmem_client *client, gmem_region *region, uint64_t id, int r);
 
 /* --- errors: log.h prints "gmemctl: ..." to stderr ------------------------- */
 /* The daemon's message and error name when @error is set, else @what and r. */

@@ -113,7 +113,7 @@ int verb_release(const struct args *a)
 /* --- create ---------------------------------------------------------------- */
 
 /* A VM that exists only to own the region: KVM binds a guest_memfd to one VM. */
-static int scratch_vm(int *ret_kvm, int *ret_vm)
+int scratch_vm(int *ret_kvm, int *ret_vm)
 {
         int kvm, vm;
 
@@ -132,7 +132,7 @@ static int scratch_vm(int *ret_kvm, int *ret_vm)
         return 0;
 }
 
-static int make_options(const struct args *a, gmem_options **ret)
+int make_options(const struct args *a, gmem_options **ret)
 {
         _cleanup_(gmem_options_unrefp) gmem_options *o = NULL;
         int r;
@@ -267,7 +267,7 @@ static int show_created(const struct args *a, gmem_region *region, double second
 
 /* Keep a persistent region; release any other explicitly rather than by
  * disconnecting, so that it is gone when gmemctl returns. */
-static int finish_created(const struct args *a, gmem_client *client, gmem_region *region, uint64_t id, int r)
+int finish_created(const struct args *a, gmem_client *client, gmem_region *region, uint64_t id, int r)
 {
         FILE *info = a->json ? stderr : stdout;
         int k;

@@ -13,6 +13,9 @@
 #define GMEM_REGION_INTERFACE "org.gmem1.Region"
 /* Regions are GMEM_REGION_PATH_PREFIX "/<id>", id counting up from 1. */
 #define GMEM_REGION_PATH_PREFIX "/org/gmem1/region"
+/* Migrations (ExportRegion, ImportRegion) are GMEM_MIGRATION_PATH_PREFIX "/<id>". */
+#define GMEM_MIGRATION_INTERFACE "org.gmem1.Migration"
+#define GMEM_MIGRATION_PATH_PREFIX "/org/gmem1/migration"
 
 /* CreateRegion's a{sv} options: the key and the D-Bus signature of its value. */
 enum gmem_create_option {

@@ -13,6 +13,13 @@ static const sd_bus_error_map gmem_error_map[] = {
         SD_BUS_ERROR_MAP(GMEM_ERROR_PERMISSION_DENIED, EACCES),
         SD_BUS_ERROR_MAP(GMEM_ERROR_UNSUPPORTED, EOPNOTSUPP),
         SD_BUS_ERROR_MAP(GMEM_ERROR_NOT_FOUND, ENOENT),
+        SD_BUS_ERROR_MAP(GMEM_ERROR_AUTHENTICATION_FAILED, EKEYREJECTED),
+        SD_BUS_ERROR_MAP(GMEM_ERROR_VERSION_MISMATCH, EPROTONOSUPPORT),
+        SD_BUS_ERROR_MAP(GMEM_ERROR_CORRUPTED, EBADMSG),
+        SD_BUS_ERROR_MAP(GMEM_ERROR_PROTOCOL, EPROTO),
+        SD_BUS_ERROR_MAP(GMEM_ERROR_FRAME_TOO_LARGE, EMSGSIZE),
+        SD_BUS_ERROR_MAP(GMEM_ERROR_TRUNCATED_FRAME, ENODATA),
+        SD_BUS_ERROR_MAP(GMEM_ERROR_SOURCE_GONE, EHOSTDOWN),
         SD_BUS_ERROR_MAP(GMEM_ERROR_CANCELLED, ECANCELED),
         SD_BUS_ERROR_MAP_END
 };
@@ -46,6 +53,20 @@ const char *gmem_bus_error_from_errno(int error)
                 return GMEM_ERROR_CANCELLED;
         case ENOTTY:
                 return GMEM_ERROR_NOT_A_VM;
+        case EKEYREJECTED:
+                return GMEM_ERROR_AUTHENTICATION_FAILED;
+        case EPROTONOSUPPORT:
+                return GMEM_ERROR_VERSION_MISMATCH;
+        case EBADMSG:
+                return GMEM_ERROR_CORRUPTED;
+        case EPROTO:
+                return GMEM_ERROR_PROTOCOL;
+        case EMSGSIZE:
+                return GMEM_ERROR_FRAME_TOO_LARGE;
+        case ENODATA:
+                return GMEM_ERROR_TRUNCATED_FRAME;
+        case EHOSTDOWN:
+                return GMEM_ERROR_SOURCE_GONE;
         case EINVAL:
         case ERANGE:
         case EBADF:

@@ -12,6 +12,14 @@
 #define GMEM_ERROR_PERMISSION_DENIED "org.gmem1.Error.PermissionDenied"
 #define GMEM_ERROR_UNSUPPORTED "org.gmem1.Error.Unsupported"
 #define GMEM_ERROR_NOT_FOUND "org.gmem1.Error.NotFound"
+/* Migrations (docs/migration.md). */
+#define GMEM_ERROR_AUTHENTICATION_FAILED "org.gmem1.Error.AuthenticationFailed"
+#define GMEM_ERROR_VERSION_MISMATCH "org.gmem1.Error.VersionMismatch"
+#define GMEM_ERROR_CORRUPTED "org.gmem1.Error.Corrupted"
+#define GMEM_ERROR_PROTOCOL "org.gmem1.Error.ProtocolError"
+#define GMEM_ERROR_FRAME_TOO_LARGE "org.gmem1.Error.FrameTooLarge"
+#define GMEM_ERROR_TRUNCATED_FRAME "org.gmem1.Error.TruncatedFrame"
+#define GMEM_ERROR_SOURCE_GONE "org.gmem1.Error.SourceGone"
 #define GMEM_ERROR_CANCELLED "org.gmem1.Error.Cancelled"
 
 /* Register the mapping with sd-bus (idempotent). */

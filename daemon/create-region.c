@@ -42,6 +42,7 @@ struct create_request {
         char *cpus;         /* option cpus, as given */
         unsigned *cpu_nodes; /* ...and the nodes of those CPUs */
         size_t n_cpu_nodes;
+        const struct create_extra *extra; /* ImportRegion's additions, or NULL */
 };
 
 static void create_request_done(struct create_request *q)
@@ -157,10 +158,11 @@ static int read_populate_workers(sd_bus_message *msg, struct create_request *q, 
         return 0;
 }
 
-static int read_option_value(sd_bus_message *msg, struct create_request *q, enum gmem_create_option option,
-                             sd_bus_error *error)
+static int read_option_value(sd_bus_message *msg, struct create_request *q, int option, sd_bus_error *error)
 {
-        switch (option) {
+        if (option >= _GMEM_OPTION_MAX)
+                return q->extra->read_option(msg, (size_t) option - _GMEM_OPTION_MAX, q->extra->userdata, error);
+        switch ((enum gmem_create_option) option) {
         case GMEM_OPTION_NAME:
                 return read_name(msg, q, error);
         case GMEM_OPTION_POLICY:
@@ -174,17 +176,42 @@ static int read_option_value(sd_bus_message *msg, struct create_request *q, enum
         case GMEM_OPTION_POPULATE_WORKERS:
                 return read_populate_workers(msg, q, error);
         default:
-                return read_flag(msg, q, option);
+                return read_flag(msg, q, (enum gmem_create_option) option);
         }
 }
 
-static int refuse_unknown_option(const char *key, sd_bus_error *error)
+static const char *option_key(const struct create_request *q, int option)
 {
-        char known[256] = "";
+        return option < _GMEM_OPTION_MAX ? gmem_create_options[option].key
+                                         : q->extra->options[option - _GMEM_OPTION_MAX].key;
+}
 
-        for (size_t i = 0; i < _GMEM_OPTION_MAX; i++) {
-                strncat(known, i ? ", " : "", sizeof(known) - strlen(known) - 1);
-                strncat(known, gmem_create_options[i].key, sizeof(known) - strlen(known) - 1);
+/* The option called @key for this method (CreateRegion's, less what an extra
+ * refuses, and the extra's own), or -EINVAL. */
+static int option_from_key(const struct create_request *q, const char *key)
+{
+        int option = gmem_create_option_from_key(key);
+
+        if (!q->extra)
+                return option;
+        if (option >= 0)
+                return q->extra->refused & (1U << option) ? -EINVAL : option;
+        for (size_t i = 0; i < q->extra->n_options; i++)
+                if (streq(q->extra->options[i].key, key))
+                        return _GMEM_OPTION_MAX + (int) i;
+        return -EINVAL;
+}
+
+static int refuse_unknown_option(const struct create_request *q, const char *key, sd_bus_error *error)
+{
+        size_t n = _GMEM_OPTION_MAX + (q->extra ? q->extra->n_options : 0);
+        char known[512] = "";
+
+        for (size_t i = 0; i < n; i++) {
+                if (i < _GMEM_OPTION_MAX && q->extra && (q->extra->refused & (1U << i)))
+                        continue;
+                strncat(known, known[0] ? ", " : "", sizeof(known) - strlen(known) - 1);
+                strncat(known, option_key(q, (int) i), sizeof(known) - strlen(known) - 1);
         }
         return bus_reply_errno(error, -EINVAL, "unknown option '%s' (known: %s)", key, known);
 }
@@ -199,14 +226,15 @@ static int read_option(sd_bus_message *msg, struct create_request *q, unsigned *
         r = sd_bus_message_read(msg, "s", &key);
         if (r < 0)
                 return r;
-        option = gmem_create_option_from_key(key);
+        option = option_from_key(q, key);
         if (option < 0)
-                return refuse_unknown_option(key, error);
+                return refuse_unknown_option(q, key, error);
         if (*seen & (1U << option))
                 return bus_reply_errno(error, -EINVAL, "option '%s' is given twice", key);
         *seen |= 1U << option;
 
-        want = gmem_create_options[option].signature;
+        want = option < _GMEM_OPTION_MAX ? gmem_create_options[option].signature
+                                         : q->extra->options[option - _GMEM_OPTION_MAX].signature;
         r = sd_bus_message_peek_type(msg, &type, &contents);
         if (r < 0)
                 return r;
@@ -216,7 +244,7 @@ static int read_option(sd_bus_message *msg, struct create_request *q, unsigned *
         r = sd_bus_message_enter_container(msg, 'v', want);
         if (r < 0)
                 return r;
-        r = read_option_value(msg, q, (enum gmem_create_option) option, error);
+        r = read_option_value(msg, q, option, error);
         if (r < 0)
                 return r;
         return sd_bus_message_exit_container(msg);
@@ -228,6 +256,8 @@ static int read_request(sd_bus_message *msg, struct create_request *q, sd_bus_er
         int r;
 
         r = sd_bus_message_read(msg, "ht", &q->vm_fd, &q->size);
+        if (r >= 0 && q->extra && q->extra->read_arguments)
+                r = q->extra->read_arguments(msg, q->extra->userdata, error);
         if (r < 0)
                 return r;
         r = sd_bus_message_enter_container(msg, 'a', "{sv}");
@@ -432,31 +462,54 @@ static int build_region(const struct create_request *q, struct placement *placem
 
 /* --- the method ---------------------------------------------------------------- */
 
+/* Every step up to a registered region, not yet answered. */
+static int create_steps(sd_bus_message *msg, struct create_request *q, struct region **ret, sd_bus_error *error)
+{
+        _cleanup_(placement_done) struct placement placement = {};
+        _cleanup_(region_freep) struct region *built = NULL;
+        int r;
+
+        r = bus_check_caller(q->manager, msg, &q->caller, error);
+        if (r < 0)
+                return r;
+        if ((r = read_request(msg, q, error)) < 0 ||
+            (q->extra && q->extra->validate && (r = q->extra->validate(q->extra->userdata, error)) < 0) ||
+            (r = validate_request(q, error)) < 0 ||
+            (r = decide_placement(q, &placement, error)) < 0 || (r = build_region(q, &placement, &built, error)) < 0)
+                return r;
+
+        *ret = TAKE_PTR(built);
+        manager_add_region(q->manager, *ret);
+        usage_region_changed(*ret);
+        log_info("Created region %" PRIu64 " '%s': %" PRIu64 " bytes, policy %s, uid %u pid %d%s", (*ret)->id,
+                 (*ret)->name, (*ret)->size, placement_policy_to_string(q->policy), (unsigned) q->caller->uid,
+                 (int) q->caller->pid, q->persist ? ", persistent" : "");
+        log_info("Placed region %" PRIu64 ": %s", (*ret)->id, (*ret)->placement.reason);
+        return 0;
+}
+
+int create_region_steps(sd_bus_message *msg, struct manager *m, const struct create_extra *extra,
+                        struct region **ret, sd_bus_error *error)
+{
+        _cleanup_(create_request_done) struct create_request q = {
+                .manager = m, .policy = POLICY_DEFAULT, .shared = true, .memfd = -1, .extra = extra,
+        };
+
+        return create_steps(msg, &q, ret, error);
+}
+
 int bus_method_create_region(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
         struct manager *m = userdata;
         _cleanup_(create_request_done) struct create_request q = {
                 .manager = m, .policy = POLICY_DEFAULT, .shared = true, .memfd = -1,
         };
-        _cleanup_(placement_done) struct placement placement = {};
-        _cleanup_(region_freep) struct region *built = NULL;
         struct region *region;
         int r;
 
-        r = bus_check_caller(m, msg, &q.caller, error);
+        r = create_steps(msg, &q, &region, error);
         if (r < 0)
                 return r;
-        if ((r = read_request(msg, &q, error)) < 0 || (r = validate_request(&q, error)) < 0 ||
-            (r = decide_placement(&q, &placement, error)) < 0 || (r = build_region(&q, &placement, &built, error)) < 0)
-                return r;
-
-        region = TAKE_PTR(built);
-        manager_add_region(m, region);
-        usage_region_changed(region);
-        log_info("Created region %" PRIu64 " '%s': %" PRIu64 " bytes, policy %s, uid %u pid %d%s", region->id,
-                 region->name, region->size, placement_policy_to_string(q.policy), (unsigned) q.caller->uid,
-                 (int) q.caller->pid, q.persist ? ", persistent" : "");
-        log_info("Placed region %" PRIu64 ": %s", region->id, region->placement.reason);
         if (!q.populate)
                 return bus_reply_created(msg, region);
         /* Listed from now on, its Resident growing; answered once all of it is there. */

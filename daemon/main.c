@@ -21,6 +21,8 @@
 #include "macro.h"
 #include "manager-dbus.h"
 #include "manager.h"
+#include "migration-dbus.h"
+#include "migration.h"
 #include "numa-nodes.h"
 #include "region-dbus.h"
 #include "usage.h"
@@ -131,6 +133,7 @@ static void stop(struct manager *m)
 {
         usage_stop(m);
         manager_stop(m);
+        migration_stop_all(m);
         bus_populate_finish_all(m);
 }
 
@@ -194,7 +197,8 @@ static int connect_bus(struct manager *m)
         r = manager_bus_register(m);
         if (r < 0)
                 return r;
-        return region_bus_register(m);
+        r = region_bus_register(m);
+        return r < 0 ? r : migration_bus_register(m);
 }
 
 static int request_name(struct manager *m)

@@ -17,6 +17,8 @@
 #include "manager-dbus.h"
 #include "manager.h"
 #include "usage-dbus.h"
+#include "migration-dbus.h"
+#include "numa-nodes.h"
 #include "util.h"
 
 /* Answer @msg with one array of @contents, its items added by @append. */
@@ -221,6 +223,18 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(uuta(ut)tua(ut))", users),
                                 bus_method_get_usage, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ExportRegion",
+                                SD_BUS_ARGS("o", region, "a{sv}", options),
+                                SD_BUS_RESULT("s", endpoint, "s", token),
+                                bus_method_export_region, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ImportRegion",
+                                SD_BUS_ARGS("h", vm, "t", size, "s", endpoint, "s", token, "a{sv}", options),
+                                SD_BUS_RESULT("o", region, "h", memfd),
+                                bus_method_import_region, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListMigrations",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(oossstt)", migrations),
+                                bus_method_list_migrations, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("RegionAdded", SD_BUS_ARGS("o", region), 0),
         SD_BUS_SIGNAL_WITH_ARGS("RegionRemoved", SD_BUS_ARGS("o", region), 0),
         SD_BUS_VTABLE_END

@@ -12,6 +12,7 @@
 #include "list.h"
 #include "log.h"
 #include "manager.h"
+#include "migration.h"
 #include "numa-nodes.h"
 
 int manager_new(struct manager **ret)
@@ -23,6 +24,7 @@ int manager_new(struct manager **ret)
         config_init(&m->config);
         m->kvm_fd = -1;
         m->next_id = 1;
+        m->next_migration_id = 1;
         *ret = m;
         return 0;
 }
@@ -32,7 +34,7 @@ struct manager *manager_free(struct manager *m)
         if (!m)
                 return NULL;
         /* main.c stopped the regions, their workers and the clients. */
-        assert(!m->regions && !m->populating && !m->clients);
+        assert(!m->regions && !m->populating && !m->clients && !m->migrations);
         kernel_features_done(&m->features);
         safe_close(m->kvm_fd);
         sd_bus_flush_close_unref(m->bus);
@@ -107,6 +109,7 @@ void manager_release_region(struct manager *m, struct region *region, const char
 {
         emit_region_signal(m, region, "RegionRemoved");
         fdstore_remove_region(region);
+        migration_region_released(m, region);
         log_info("Released region %" PRIu64 " '%s' (%" PRIu64 " bytes, uid %u): %s",
                  region->id, region->name, region->size, (unsigned) region->owner_uid, why);
         manager_forget_region(m, region);

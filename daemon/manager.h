@@ -24,6 +24,7 @@
 struct client;     /* bus-caller.h */
 struct populating; /* bus-populate.c */
 struct usage_refresher; /* usage.c */
+struct migration;  /* migration.h */
 
 struct manager {
         sd_event *event;
@@ -43,6 +44,8 @@ struct manager {
         struct client *clients;        /* bus-caller.c */
         struct populating *populating; /* bus-populate.c */
         struct usage_refresher *usage; /* usage.c */
+        struct migration *migrations;  /* migration.c */
+        uint64_t next_migration_id;
 };
 
 int manager_new(struct manager **ret);

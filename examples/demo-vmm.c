@@ -2,7 +2,10 @@
 /* demo-vmm: the smallest VMM that takes its guest memory from gmemd. It gets a
  * guest_memfd region through libgmem, installs it as the VM's memory with
  * KVM_SET_USER_MEMORY_REGION2 + KVM_MEM_GUEST_MEMFD, runs a real-mode vCPU
- * that writes a pattern, and checks the pattern through the fd's mapping. */
+ * that writes a pattern, and checks the pattern through the fd's mapping.
+ * --serve exports that memory (code loaded) instead of running it; --postcopy
+ * imports it from such a server and runs the vCPU at once, resolving each
+ * missing page it exits for through libgmem (the kernel's exit mode). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -50,11 +53,18 @@ static const char *arg_bus;
 static const char *arg_policy = "default";
 static const char *arg_nodes;
 static uint64_t arg_size = 2 * 1024 * 1024;
+static bool arg_serve;
+static const char *arg_postcopy, *arg_token, *arg_listen = "tcp:127.0.0.1:0";
 
 static void help(void)
 {
-        printf("Usage: demo-vmm [--bus=ADDRESS] [--size=SIZE] [--policy=POLICY] [--nodes=LIST]\n\n"
+        printf("Usage: demo-vmm [--bus=ADDRESS] [--size=SIZE] [--policy=POLICY] [--nodes=LIST]\n"
+               "                [--serve [--listen=ENDPOINT] | --postcopy=ENDPOINT --token=TOKEN]\n\n"
                "Run one vCPU on guest memory that gmemd provides, and check what it wrote.\n"
+               "--serve loads the guest code and exports the memory instead (prints\n"
+               "'serving ENDPOINT TOKEN', holds it until stdin closes); --postcopy imports it\n"
+               "from there and runs the vCPU while the pages arrive (precopy on a kernel\n"
+               "without KVM_CAP_GUEST_MEMFD_MISSING).\n"
                "Default bus: $GMEM_BUS_ADDRESS, else the system bus.\n");
 }
 
@@ -66,6 +76,10 @@ static int parse_argv(int argc, char *argv[])
                 { "size", required_argument, NULL, 's' },
                 { "policy", required_argument, NULL, 'p' },
                 { "nodes", required_argument, NULL, 'n' },
+                { "serve", no_argument, NULL, 'S' },
+                { "postcopy", required_argument, NULL, 'P' },
+                { "token", required_argument, NULL, 'T' },
+                { "listen", required_argument, NULL, 'L' },
                 {}
         };
         int c;
@@ -90,9 +104,25 @@ static int parse_argv(int argc, char *argv[])
                 case 'n':
                         arg_nodes = optarg;
                         break;
+                case 'S':
+                        arg_serve = true;
+                        break;
+                case 'P':
+                        arg_postcopy = optarg;
+                        break;
+                case 'T':
+                        arg_token = optarg;
+                        break;
+                case 'L':
+                        arg_listen = optarg;
+                        break;
                 default:
                         return -EINVAL;
                 }
+        if (!!arg_postcopy != !!arg_token || (arg_postcopy && arg_serve)) {
+                fprintf(stderr, "demo-vmm: --postcopy needs --token, and excludes --serve\n");
+                return -EINVAL;
+        }
         return 1;
 }
 
@@ -128,6 +158,62 @@ static int setup_vcpu(int vm, int kvm, struct kvm_run **run)
         return vcpu;
 }
 
+static unsigned resolved;
+
+/* Exit mode: a vCPU exit for a missing page, resolved through gmemd; 0 to
+ * re-enter, else the negative errno KVM_RUN failed with. */
+static int missing_page(gmem_region *region, const struct kvm_run *run, int error)
+{
+        /* memory_fault {flags, gpa, size} opens the exit union (Debian's header predates it). */
+        const uint64_t *fault = (const void *) &run->hw;
+        int r;
+
+        if (error == EINTR)
+                return 0;
+        if (error != EFAULT || run->exit_reason != KVM_EXIT_MEMORY_FAULT || !(fault[0] & KVM_MEMORY_EXIT_FLAG_MISSING))
+                return -error;
+        r = gmem_region_resolve_fault(region, fault[1] & ~4095ULL);
+        if (r < 0)
+                return r;
+        resolved++;
+        return 0;
+}
+
+/* --postcopy: import in exit mode where the kernel can, else a full copy first. */
+static int get_region(gmem_client *client, int vm, const gmem_options *options, gmem_region **ret)
+{
+        struct kvm_enable_cap cap = { .cap = KVM_CAP_GUEST_MEMFD_MISSING, .args[0] = KVM_GUEST_MEMFD_MISSING_EXIT };
+        unsigned flags = GMEM_IMPORT_PRECOPY_ONLY;
+
+        if (!arg_postcopy)
+                return gmem_region_create(client, vm, arg_size, options, ret);
+        if (ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_MISSING) > 0 && ioctl(vm, KVM_ENABLE_CAP, &cap) >= 0)
+                flags = GMEM_IMPORT_EXIT_MODE;
+        else
+                printf("this kernel has no KVM_CAP_GUEST_MEMFD_MISSING: copying everything first\n");
+        return gmem_region_import(client, vm, arg_size, arg_postcopy, arg_token, options, flags, ret);
+}
+
+/* --serve: the memory with the guest's code, exported until stdin closes. */
+static int serve(gmem_region *region, uint8_t *mem)
+{
+        char *endpoint = NULL, *token = NULL, c;
+        int r;
+
+        memcpy(mem + CODE_GPA, guest_code, sizeof(guest_code));
+        memset(mem + DATA_GPA, 0, PATTERN_WORDS * 2);
+        r = gmem_region_export(region, arg_listen, NULL, &endpoint, &token);
+        if (r < 0)
+                return fail("ExportRegion", r);
+        printf("serving %s %s\n", endpoint, token);
+        fflush(stdout);
+        free(endpoint);
+        free(token);
+        while (read(STDIN_FILENO, &c, 1) > 0)
+                ;
+        return EXIT_SUCCESS;
+}
+
 static int run_demo(gmem_client *client)
 {
         _cleanup_close_ int kvm = -1, vm = -1, vcpu = -1;
@@ -156,10 +242,10 @@ static int run_demo(gmem_client *client)
         if ((r = gmem_options_new(&options)) < 0 || (r = gmem_options_set_name(options, "demo-vmm")) < 0 ||
             (r = gmem_options_set_policy(options, (gmem_policy) policy)) < 0 ||
             (r = gmem_options_set_nodes(options, nodes, n_nodes)) < 0 ||
-            (r = gmem_options_set_populate(options, true)) < 0)
+            (r = gmem_options_set_populate(options, !arg_postcopy)) < 0)
                 return fail("region options", r);
 
-        r = gmem_region_create(client, vm, arg_size, options, &region);
+        r = get_region(client, vm, options, &region);
         gmem_options_unref(options);
         if (r < 0) {
                 fprintf(stderr, "demo-vmm: gmemd refused the region: %s (%s)\n",
@@ -175,8 +261,15 @@ static int run_demo(gmem_client *client)
                 r = fail("mmap of the guest_memfd", -errno);
                 goto out;
         }
-        memcpy(mem + CODE_GPA, guest_code, sizeof(guest_code));
-        memset(mem + DATA_GPA, 0, PATTERN_WORDS * 2);
+        if (arg_serve) {
+                r = serve(region, mem);
+                goto out;
+        }
+        /* Imported, the code comes from the source, page by page as the vCPU needs it. */
+        if (!arg_postcopy) {
+                memcpy(mem + CODE_GPA, guest_code, sizeof(guest_code));
+                memset(mem + DATA_GPA, 0, PATTERN_WORDS * 2);
+        }
 
         struct kvm_userspace_memory_region2 slot = {
                 .slot = 0,
@@ -198,7 +291,10 @@ static int run_demo(gmem_client *client)
         }
         for (;;) {
                 if (ioctl(vcpu, KVM_RUN, 0) < 0) {
-                        r = fail("KVM_RUN", -errno);
+                        r = missing_page(region, run, errno);
+                        if (r == 0)
+                                continue;
+                        r = fail("KVM_RUN", r);
                         goto out;
                 }
                 if (run->exit_reason == KVM_EXIT_HLT)
@@ -218,6 +314,12 @@ static int run_demo(gmem_client *client)
                 }
         printf("vCPU ran to HLT and wrote %u words at GPA 0x%x; verified through the guest_memfd mapping\n",
                PATTERN_WORDS, DATA_GPA);
+        if (arg_postcopy) {
+                printf("postcopy: %u missing page(s) resolved through gmemd's fast channel\n", resolved);
+                r = gmem_region_release(region);
+                r = r < 0 ? fail("Release", r) : EXIT_SUCCESS;
+                goto out;
+        }
 
         r = gmem_region_get_resident(region, &resident, &n_resident);
         if (r < 0) {

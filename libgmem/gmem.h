@@ -164,6 +164,43 @@ typedef struct gmem_node_bytes {
 } gmem_node_bytes;
 int gmem_region_get_resident(gmem_region *region, gmem_node_bytes **ret, size_t *n_ret);
 
+/* --- migrations (docs/migration.md) ---------------------------------------- */
+
+/*
+ * Serve @region to one destination gmemd (Manager.ExportRegion): gmemd
+ * listens on @listen ("tcp:HOST:PORT" or "unix:PATH"; NULL: tcp:0.0.0.0:0)
+ * and admits whoever proves it knows @token (NULL: gmemd makes one).
+ * *ret_endpoint and *ret_token (to free) are what the destination needs.
+ */
+int gmem_region_export(gmem_region *region, const char *listen, const char *token, char **ret_endpoint,
+                       char **ret_token);
+
+/* Copy everything before returning (any kernel); without it, postcopy. */
+#define GMEM_IMPORT_PRECOPY_ONLY (1U << 0)
+/* The VMM enabled KVM_GUEST_MEMFD_MISSING_EXIT on its VM: it resolves each
+ * KVM_EXIT_MEMORY_FAULT with KVM_MEMORY_EXIT_FLAG_MISSING through
+ * gmem_region_resolve_fault(), over a channel made once here. */
+#define GMEM_IMPORT_EXIT_MODE (1U << 1)
+
+/*
+ * Like gmem_region_create(), but the region's contents come from the source
+ * gmemd at @endpoint (Manager.ImportRegion). With postcopy the call returns
+ * at once and the VM may run: pages it touches first are fetched first.
+ * Postcopy needs the gmem kernel series (-EOPNOTSUPP otherwise); a wrong
+ * token is -EKEYREJECTED, a source gone -EHOSTDOWN, corrupted data -EBADMSG.
+ */
+int gmem_region_import(gmem_client *client, int vm_fd, uint64_t size, const char *endpoint, const char *token,
+                       const gmem_options *options, unsigned flags, gmem_region **ret);
+/*
+ * Exit mode: make the page at @offset (in the guest_memfd) present and
+ * return 0 once it is, so that KVM_RUN can be re-entered (also once the
+ * migration completed: every page is present). When the migration failed,
+ * its error (-EHOSTDOWN: the source is gone, ...), for this and every later
+ * call; -EPIPE when gmemd went away. Never a D-Bus call: one write and one
+ * read on the fast channel. Only for regions imported with GMEM_IMPORT_EXIT_MODE.
+ */
+int gmem_region_resolve_fault(gmem_region *region, uint64_t offset);
+
 /* --- listings ------------------------------------------------------------- */
 
 typedef struct gmem_region_info {

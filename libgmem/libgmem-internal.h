@@ -41,7 +41,17 @@ struct gmem_region {
         char *path;
         uint64_t size;
         int fd;
+        int fault_channel; /* imported with postcopy in exit mode: gmemd's fast channel, else -1 */
+        bool fault_channel_done; /* gmemd said the migration ended, with this status: */
+        int fault_channel_status;
 };
+
+/* libgmem-region.c for libgmem-migrate.c: the guest_memfd made in the VMM,
+ * CreateRegion's options (without populate unless @populate) into an open
+ * a{sv}, and the handle for a reply (o region, h memfd). */
+int region_create_guest_memfd(gmem_client *client, int vm_fd, uint64_t size, bool shared, int *ret);
+int region_append_create_options(sd_bus_message *m, const gmem_options *o, int memfd, bool populate);
+int region_from_reply(gmem_client *client, sd_bus_message *reply, uint64_t size, gmem_region **ret);
 
 /* Forget the last failure; every public call that talks to the daemon
  * starts with this so the error always belongs to the latest call. */

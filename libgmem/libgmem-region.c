@@ -24,7 +24,7 @@
  * the guest_memfd is made here, in the VMM, and gmemd adopts it. gmemd needs
  * GUEST_MEMFD_FLAG_MMAP: it places memory with mbind() on a mapping.
  */
-static int create_guest_memfd(gmem_client *client, int vm_fd, uint64_t size, bool shared, int *ret)
+int region_create_guest_memfd(gmem_client *client, int vm_fd, uint64_t size, bool shared, int *ret)
 {
         uint64_t want = GUEST_MEMFD_FLAG_MMAP | (shared ? GUEST_MEMFD_FLAG_INIT_SHARED : 0);
         struct kvm_create_guest_memfd args = { .size = size, .flags = want };
@@ -95,12 +95,11 @@ static int append_option(sd_bus_message *m, enum gmem_create_option option, cons
         return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
-static int append_options(sd_bus_message *m, const gmem_options *o, int memfd)
+int region_append_create_options(sd_bus_message *m, const gmem_options *o, int memfd, bool populate)
 {
-        int r;
+        int r = 0;
 
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && o->name)
+        if (o->name)
                 r = append_option(m, GMEM_OPTION_NAME, o->name);
         if (r >= 0)
                 r = append_option(m, GMEM_OPTION_POLICY, gmem_policy_to_string(o->policy));
@@ -112,9 +111,9 @@ static int append_options(sd_bus_message *m, const gmem_options *o, int memfd)
                 r = append_option(m, GMEM_OPTION_CPUS, o->cpus);
         if (r >= 0 && o->spill)
                 r = append_option(m, GMEM_OPTION_SPILL, &o->spill);
-        if (r >= 0)
+        if (r >= 0 && populate)
                 r = append_option(m, GMEM_OPTION_POPULATE, &o->populate);
-        if (r >= 0 && o->populate_workers)
+        if (r >= 0 && populate && o->populate && o->populate_workers)
                 r = append_option(m, GMEM_OPTION_POPULATE_WORKERS, &o->populate_workers);
         if (r >= 0)
                 r = append_option(m, GMEM_OPTION_SHARED, &o->shared);
@@ -122,6 +121,15 @@ static int append_options(sd_bus_message *m, const gmem_options *o, int memfd)
                 r = append_option(m, GMEM_OPTION_PERSIST, &o->persist);
         if (r >= 0 && memfd >= 0)
                 r = append_option(m, GMEM_OPTION_MEMFD, &memfd);
+        return r;
+}
+
+static int append_options(sd_bus_message *m, const gmem_options *o, int memfd)
+{
+        int r = sd_bus_message_open_container(m, 'a', "{sv}");
+
+        if (r >= 0)
+                r = region_append_create_options(m, o, memfd, true);
         return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
@@ -149,8 +157,7 @@ static int call_create_region(gmem_client *client, int vm_fd, uint64_t size, con
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(gmem_region *, gmem_region_unref);
 
-/* The handle for CreateRegion's reply (o region, h memfd). */
-static int region_from_reply(gmem_client *client, sd_bus_message *reply, uint64_t size, gmem_region **ret)
+int region_from_reply(gmem_client *client, sd_bus_message *reply, uint64_t size, gmem_region **ret)
 {
         _cleanup_(gmem_region_unrefp) gmem_region *region = NULL;
         const char *path;
@@ -162,7 +169,8 @@ static int region_from_reply(gmem_client *client, sd_bus_message *reply, uint64_
         region = calloc(1, sizeof(*region));
         if (!region)
                 return client_local_error(client, -ENOMEM, "out of memory");
-        *region = (gmem_region) { .n_ref = 1, .size = size, .fd = -1, .client = gmem_client_ref(client) };
+        *region = (gmem_region) { .n_ref = 1, .size = size, .fd = -1, .fault_channel = -1,
+                                  .client = gmem_client_ref(client) };
         region->path = strdup(path);
         /* The reply owns its fd; keep our own copy of it. */
         region->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -211,7 +219,7 @@ _public_ int gmem_region_create(gmem_client *client, int vm_fd, uint64_t size, c
         /* Only a valid request is worth a guest_memfd; for anything else the
          * daemon's named error and message say best what is wrong. */
         if (fd_is_kvm_vm(vm_fd) && size > 0 && size % page == 0) {
-                r = create_guest_memfd(client, vm_fd, size, options->shared, &memfd);
+                r = region_create_guest_memfd(client, vm_fd, size, options->shared, &memfd);
                 if (r < 0)
                         return r;
         }
@@ -238,6 +246,7 @@ _public_ gmem_region *gmem_region_unref(gmem_region *region)
         if (!region || --region->n_ref > 0)
                 return NULL;
         safe_close(region->fd);
+        safe_close(region->fault_channel);
         free(region->path);
         gmem_client_unref(region->client);
         free(region);

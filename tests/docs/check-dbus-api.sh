@@ -63,9 +63,15 @@ created=$("$gmemctl" create 2M --name=doc-check --persist --json)
 region=$(printf '%s\n' "$created" | sed -n 's/.*"path":"\([^"]*\)".*/\1/p')
 [ -n "$region" ] || { echo "cannot tell the region path from: $created" >&2; exit 1; }
 bus introspect --xml-interface org.gmem1 "$region" > "$work/region.xml"
+# A Migration object: the region exported (no destination needs to come), on a unix socket,
+# which every kernel has (the vm tier's has no TCP/IP).
+bus call org.gmem1 /org/gmem1 org.gmem1.Manager ExportRegion 'oa{sv}' "$region" 1 listen s "unix:$work/export.sock" >/dev/null
+migration=$(bus call org.gmem1 /org/gmem1 org.gmem1.Manager ListMigrations | grep -o '"/org/gmem1/migration/[0-9]*"' | tr -d '"')
+[ -n "$migration" ] || { echo "ExportRegion made no Migration object" >&2; exit 1; }
+bus introspect --xml-interface org.gmem1 "$migration" > "$work/migration.xml"
 {
         echo '<node>'
-        for f in "$work/manager.xml" "$work/region.xml"; do
+        for f in "$work/manager.xml" "$work/region.xml" "$work/migration.xml"; do
                 xmllint --nonet --xpath "//interface[starts-with(@name,'org.gmem1.')]" "$f"
         done
         echo '</node>'

@@ -15,7 +15,7 @@ esac
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${GMEM_FUZZ_BUILD:-$top/build-fuzz}
-targets="config parse-size parse-node-list"
+targets="config parse-size parse-node-list migrate-proto"
 
 if [ ! -f "$build/build.ninja" ]; then
         CC=clang meson setup "$build" "$top" -Dfuzz=true -Db_lundef=false

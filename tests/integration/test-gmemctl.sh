@@ -251,6 +251,30 @@ for broken in 'gmem_x 1' $'# TYPE gmem_x gauge\ngmem_x{node="0} 1' $'# TYPE gmem
 done
 "$GMEMCTL" release bar >/dev/null
 
+# export -> import (precopy_only, one gmemd serving both ends) -> migrations.
+# Loopback TCP, or a unix socket on a kernel without TCP/IP (the vm tier's guest).
+listen=tcp:127.0.0.1:0
+[ -e /proc/net/tcp ] || listen=unix:$(mktemp -u /tmp/gmemctl-migrate-XXXXXX.sock)
+"$GMEMCTL" create 4M --name mig-src --persist >/dev/null
+exported=$("$GMEMCTL" --json export mig-src --listen="$listen")
+endpoint=$(jq -r .endpoint <<<"$exported")
+token=$(jq -r .token <<<"$exported")
+[ "$(jq -c 'keys' <<<"$exported")" = '["endpoint","migration","token"]' ] && [[ $endpoint == ${listen%:0}* ]] &&
+        [ "${#token}" = 64 ] && ok "export JSON" || bad "export JSON: $exported"
+"$GMEMCTL" migrations | grep -q 'source serve waiting' && ok "migrations: the source waits" || bad "migrations: $("$GMEMCTL" migrations)"
+expect_error 1 org.gmem1.Error.AuthenticationFailed -- "$GMEMCTL" import 4M "$endpoint" wrong-token-0123456789 --precopy-only
+imported=$("$GMEMCTL" --json import 4M "$endpoint" "$token" --precopy-only --persist --name mig-dst)
+dst=$(jq -r .id <<<"$imported")
+mig=$("$GMEMCTL" --json migrations)
+[ "$(jq -r '[.[] | select(.Role == "destination")][0] | "\(.State) \(.PagesPresent) \(.PagesTotal) \(.Mode)"' <<<"$mig")" = \
+        "completed 1024 1024 precopy" ] && ok "import: the destination migration completed" || bad "migrations JSON: $mig"
+"$GMEMCTL" migrations | grep -q 'destination precopy completed \[####################\] 100% 1024/1024' &&
+        ok "migrations: progress bar" || bad "migrations table: $("$GMEMCTL" migrations)"
+expect_error 2 'is an option of import' -- "$GMEMCTL" export mig-src --precopy-only
+expect_error 2 'missing operand' -- "$GMEMCTL" import 4M "$endpoint"
+"$GMEMCTL" release mig-src >/dev/null && "$GMEMCTL" release "$dst" >/dev/null
+[ "$("$GMEMCTL" --json migrations)" = '[]' ] && ok "migrations end with their regions" || bad "migrations left: $("$GMEMCTL" --json migrations)"
+
 kill -0 "${GMEMD_PID:?}" && ok "gmemd still running" || bad "gmemd died"
 echo "$passes passed, $fails failed"
 [ "$fails" = 0 ]

@@ -23,17 +23,30 @@ gmem_region *test_region_create(gmem_client *client, int vm, uint64_t size, cons
         return region;
 }
 
-void test_guest_new(struct test_guest *g, gmem_client *client, uint64_t size, const gmem_options *options)
+void test_guest_new_vm(struct test_guest *g, uint64_t size)
 {
         _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-        int r;
 
         *g = (struct test_guest) { .size = size };
         ASSERT(kvm >= 0);
         g->vm = ioctl(kvm, KVM_CREATE_VM, 0);
         ASSERT(g->vm >= 0);
-        g->region = test_region_create(client, g->vm, size, options);
+}
 
+void test_guest_new(struct test_guest *g, gmem_client *client, uint64_t size, const gmem_options *options)
+{
+        test_guest_new_vm(g, size);
+        test_guest_attach(g, test_region_create(client, g->vm, size, options));
+}
+
+void test_guest_attach(struct test_guest *g, gmem_region *region)
+{
+        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        uint64_t size = g->size;
+        int r;
+
+        ASSERT(kvm >= 0);
+        g->region = region;
         g->mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, gmem_region_get_fd(g->region), 0);
         ASSERT(g->mem != MAP_FAILED);
         struct kvm_userspace_memory_region2 slot = {
@@ -70,4 +83,19 @@ void test_guest_done(struct test_guest *g)
         munmap(g->mem, g->size);
         safe_close(g->vcpu);
         safe_close(g->vm);
+}
+
+void test_vcpu_flat32(int vcpu)
+{
+        struct kvm_segment code = { .limit = 0xffffffff, .selector = 8, .type = 11, .present = 1, .db = 1, .s = 1, .g = 1 };
+        struct kvm_segment data = code;
+        struct kvm_sregs s;
+
+        data.type = 3;
+        data.selector = 16;
+        ASSERT_OK(ioctl(vcpu, KVM_GET_SREGS, &s));
+        s.cs = code;
+        s.ds = s.es = s.fs = s.gs = s.ss = data;
+        s.cr0 |= 1;
+        ASSERT_OK(ioctl(vcpu, KVM_SET_SREGS, &s));
 }

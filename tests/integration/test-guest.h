@@ -22,7 +22,14 @@ gmem_region *test_region_create(gmem_client *client, int vm, uint64_t size, cons
 /* Create the VM, the region (policy etc. from @options), the memslot and the
  * vCPU; asserts on failure, printing gmemd's message. */
 void test_guest_new(struct test_guest *g, gmem_client *client, uint64_t size, const gmem_options *options);
+/* The two halves of test_guest_new(), for a region made otherwise
+ * (gmem_region_import()): the VM, then the region's memslot and vCPU. */
+void test_guest_new_vm(struct test_guest *g, uint64_t size);
+void test_guest_attach(struct test_guest *g, gmem_region *region);
 /* Run from @regs until the guest halts; asserts it halted. */
 void test_guest_run(struct test_guest *g, const struct kvm_regs *regs);
+/* 32-bit flat protected mode without paging (segments through KVM_SET_SREGS,
+ * no GDT needed): the guest addresses all of its memory directly. */
+void test_vcpu_flat32(int vcpu);
 /* Release the region and close everything. */
 void test_guest_done(struct test_guest *g);
