@@ -212,6 +212,11 @@ uint64_t resident_on(sd_bus *bus, const char *path, unsigned node)
         return resident_sum(bus, path, node);
 }
 
+uint64_t resident_total(sd_bus *bus, const char *path)
+{
+        return resident_sum(bus, path, -1);
+}
+
 static int on_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
         (*(unsigned *) userdata)++;

@@ -41,6 +41,8 @@ unsigned count_regions(sd_bus *bus);
 void region_release(sd_bus *bus, const char *path);
 /* Bytes of the region resident on @node, from its Resident property. */
 uint64_t resident_on(sd_bus *bus, const char *path, unsigned node);
+/* ...on all nodes together. */
+uint64_t resident_total(sd_bus *bus, const char *path);
 /* Wait until the region's Resident adds up to @want bytes: regions larger
  * than gmemd measures on its event loop (64 MiB) are measured on its
  * refresher thread, which announces new numbers with PropertiesChanged. */

@@ -75,7 +75,7 @@ static void test_region_methods_owner_only(struct test_env *e, sd_bus *bus)
                 ASSERT(as(NOBODY, NOBODY, &c) == CALL_PERMISSION_DENIED);
                 printf("ok: %s by another allowed uid -> PermissionDenied\n", methods[i]);
         }
-        ASSERT(resident_on(bus, path, 0) == 0 && count_regions(bus) == 1);
+        ASSERT(resident_total(bus, path) == 0 && count_regions(bus) == 1);
         region_release(bus, path);
 }
 
@@ -126,10 +126,11 @@ static void test_root_acts_on_others(struct test_env *e, sd_bus *bus)
         path = region_of_uid(bus, NOBODY);
         ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Populate", &error, NULL, "tt", 0ULL,
                                      2 * MIB));
-        ASSERT(resident_on(bus, path, 0) == 2 * MIB);
+        /* A default region: on whichever node the populate ran (the vm tier has several). */
+        ASSERT(resident_total(bus, path) == 2 * MIB);
         ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Discard", &error, NULL, "tt", 0ULL,
                                      2 * MIB));
-        ASSERT(resident_on(bus, path, 0) == 0);
+        ASSERT(resident_total(bus, path) == 0);
         region_release(bus, path);
         ASSERT(count_regions(bus) == 0);
         printf("ok: root populates, discards and releases a region of uid %u\n", NOBODY);
