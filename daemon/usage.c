@@ -99,11 +99,25 @@ static void *refresher_thread(void *arg)
 
 /* --- the event loop's side ------------------------------------------------------ */
 
+/* With the kernel's per-node counts (gmem series, KVM_GUEST_MEMFD_GET_INFO)
+ * a region of any size and kind costs one ioctl to measure: private ones
+ * too, and on the event loop. Without them only shared regions can be
+ * measured, through gmemd's mapping, a walk of every page. */
+static bool kernel_counts(const struct region *region)
+{
+        return region->manager && region->manager->features.guest_memfd_info;
+}
+
+static bool measurable(const struct region *region)
+{
+        return region->shared || kernel_counts(region);
+}
+
 /* Changed by gmemd (or never measured), or, in a round over all (begun at
  * @sweep_start, 0 when none), not measured since the round began. */
 static bool region_stale(const struct region *region, uint64_t sweep_start)
 {
-        if (!region->shared)
+        if (!measurable(region))
                 return false;
         return !region->resident || region->changed_seq >= region->resident_seq ||
                (sweep_start && region->measured_usec < sweep_start);
@@ -339,6 +353,8 @@ static const uint64_t *resident_capped(struct region *region, uint64_t *inline_l
 {
         bool changed = !region->resident || region->changed_seq >= region->resident_seq;
 
+        if (changed && kernel_counts(region))
+                return measure_inline(region) ?: zeroes;
         if (region->shared && changed && region->size <= *inline_left) {
                 *inline_left -= region->size;
                 return measure_inline(region) ?: zeroes;
@@ -355,7 +371,7 @@ const uint64_t *region_usage_per_node(struct region *region)
 
 const uint64_t *region_usage_per_node_fresh(struct region *region)
 {
-        if (region->shared && region->size <= USAGE_INLINE_MAX)
+        if (kernel_counts(region) || (region->shared && region->size <= USAGE_INLINE_MAX))
                 return measure_inline(region) ?: zeroes;
         return region_usage_per_node(region);
 }

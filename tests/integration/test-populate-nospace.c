@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <systemd/sd-bus.h>
@@ -25,6 +26,7 @@
 
 #include "bus-client.h"
 #include "bus-errors.h"
+#include "kvm-uapi.h"
 #include "macro.h"
 #include "util.h"
 
@@ -163,6 +165,26 @@ static void memcg_enter(struct memcg *cg, pid_t pid)
         write_file(cg->dir, "cgroup.procs", text);
 }
 
+/* Does this kernel charge guest_memfd pages to the memory cgroup of the VM's
+ * creator, whoever allocates them (gmem series, KVM_CAP_GUEST_MEMFD_OWNER_MEMCG)?
+ * Then the pages gmemd populates are this process's, which made the VM. */
+static bool owner_charged(void)
+{
+        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+        ASSERT(kvm >= 0);
+        return ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_OWNER_MEMCG) > 0;
+}
+
+/* Back to the root cgroup, so that the test's cgroup can go. */
+static void memcg_leave(const struct memcg *cg)
+{
+        char text[32];
+
+        snprintf(text, sizeof(text), "%d", (int) getpid());
+        write_file(cg->v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory", "cgroup.procs", text);
+}
+
 /* A call's answer: its error name and message. */
 struct answer {
         bool done;
@@ -299,6 +321,7 @@ int main(void)
         struct test_env e;
         uint64_t base;
         sd_bus *bus;
+        bool owner;
         int vm;
 
         bus_tests_init();
@@ -306,6 +329,11 @@ int main(void)
         vm = make_vm();
         memcg_create(&cg);
         memcg_enter(&cg, e.daemon_pid);
+        owner = owner_charged();
+        if (owner)
+                memcg_enter(&cg, getpid());
+        printf("ok: guest_memfd pages are charged to %s\n", owner ? "the VM's creator, this test (gmem kernel)" :
+               "whoever allocates them, gmemd");
         before = daemon_holdings(&e, bus);
         base = memcg_usage(&cg);
 
@@ -321,6 +349,8 @@ int main(void)
         sd_bus_flush_close_unref(bus);
         ASSERT_OK(test_env_stop(&e));
         safe_close(vm);
+        if (owner)
+                memcg_leave(&cg);
         ASSERT_OK(rmdir(cg.dir));
         return 0;
 }

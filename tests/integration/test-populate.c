@@ -177,7 +177,7 @@ static void test_progress(sd_bus *bus, const char *policy, int want_node, unsign
         ASSERT(workers == want_workers);
         /* Resident of a region this large comes from gmemd's refresher thread. */
         resident_settles(bus, path, BIG, 60);
-        ASSERT(resident_on(bus, path, 0) == BIG);
+        ASSERT(resident_total(bus, path) == BIG);
         expect_not_populating(bus, path);
         printf("ok: PopulateWithOptions (policy %s, %u worker(s)): %u PopulateProgress signal(s), monotonic, one "
                "final before the reply; report and Resident show all %llu MiB\n", policy, want_workers, p.n, BIG / MIB);
@@ -209,7 +209,7 @@ static void test_bad_workers(struct test_env *e, sd_bus *bus)
         expect_bad_workers(bus, path, "u", 65, "option 'workers' is 65; give 1 to 64 workers per node");
         expect_bad_workers(bus, path, "s", 0, "option 'workers' must be a 'u'");
         expect_bad_workers(bus, path, "colour", 1, "unknown option 'colour' (known: workers)");
-        ASSERT(resident_on(bus, path, 0) == 0 && test_env_daemon_alive(e));
+        ASSERT(resident_total(bus, path) == 0 && test_env_daemon_alive(e));
         region_release(bus, path);
 }
 
@@ -226,7 +226,7 @@ static void test_populate_workers_option(struct test_env *e, sd_bus *bus)
                                      &reply, "hta{sv}", vm, 2 * MIB, 3, "memfd", "h", g, "populate", "b", 1,
                                      "populate_workers", "u", 1));
         ASSERT_OK(sd_bus_message_read(reply, "oh", &path, &fd));
-        ASSERT(resident_on(bus, path, 0) == 2 * MIB);
+        ASSERT(resident_total(bus, path) == 2 * MIB);
         region_release(bus, path);
         expect_error_says(sd_bus_call_method(bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "CreateRegion",
                                              &error, NULL, "hta{sv}", vm, 2 * MIB, 2, "populate", "b", 1,
@@ -273,14 +273,14 @@ static void test_cancel_populate(struct test_env *e, sd_bus *bus)
         expect_progress_sane(&p, done);
         ASSERT(done < BIG);
         resident_settles(bus, path, done, 60); /* from gmemd's refresher thread */
-        ASSERT(resident_on(bus, path, 0) == done);
+        ASSERT(resident_total(bus, path) == done);
         printf("ok: CancelPopulate -> Populate %s after %llu of %llu MiB; Resident says the same\n",
                populate.error_name, (unsigned long long) (done / MIB), BIG / MIB);
         ASSERT(cancelled_count(bus, path) == 0);
         ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Populate", NULL, NULL, "tt", 0ULL,
                                      BIG));
         resident_settles(bus, path, BIG, 60);
-        ASSERT(resident_on(bus, path, 0) == BIG && test_env_daemon_alive(e));
+        ASSERT(resident_total(bus, path) == BIG && test_env_daemon_alive(e));
         printf("ok: the region populates to the end afterwards\n");
         pending_call_done(&populate);
         sd_bus_slot_unref(p.slot);
@@ -352,7 +352,7 @@ static void test_caller_gone(struct test_env *e, sd_bus *bus)
         expect_progress_sane(&p, done);
         ASSERT(done < BIG);
         resident_settles(bus, path, done, 60); /* from gmemd's refresher thread */
-        ASSERT(resident_on(bus, path, 0) == done);
+        ASSERT(resident_total(bus, path) == done);
         ASSERT(count_regions(bus) == 1 && test_env_daemon_alive(e));
         printf("ok: caller gone during Populate: cancelled after %llu of %llu MiB; the region stays, Resident says "
                "the same\n", (unsigned long long) (done / MIB), BIG / MIB);
