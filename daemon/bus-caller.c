@@ -247,3 +247,20 @@ void bus_reattach_owners(struct manager *m)
                 /* Releasing never frees another region, so @next stays valid. */
         }
 }
+
+/* Answer @msg with one array of @contents, its items added by @append. */
+int bus_reply_array(sd_bus_message *msg, const char *contents,
+                    int (*append)(sd_bus_message *reply, const void *data), const void *data)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', contents);
+        if (r >= 0)
+                r = append(reply, data);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+}

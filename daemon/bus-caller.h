@@ -50,3 +50,7 @@ void client_free(struct client *c);
  * printf-style message, where %m prints @r; returns what sd-bus method
  * handlers return. */
 int bus_reply_errno(sd_bus_error *error, int r, const char *fmt, ...) _printf_(3, 4);
+
+/* Answer @msg with one array of @contents, its items added by @append. */
+int bus_reply_array(sd_bus_message *msg, const char *contents,
+                    int (*append)(sd_bus_message *reply, const void *data), const void *data);

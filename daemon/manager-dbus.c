@@ -21,23 +21,6 @@
 #include "numa-nodes.h"
 #include "util.h"
 
-/* Answer @msg with one array of @contents, its items added by @append. */
-static int reply_array(sd_bus_message *msg, const char *contents,
-                       int (*append)(sd_bus_message *reply, const void *data), const void *data)
-{
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', contents);
-        if (r >= 0)
-                r = append(reply, data);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
-}
-
 static int append_regions(sd_bus_message *reply, const void *data)
 {
         const struct manager *m = data;
@@ -65,7 +48,7 @@ static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error
         r = bus_check_caller(m, msg, &caller, error);
         if (r < 0)
                 return r;
-        return reply_array(msg, "(ostsu)", append_regions, m);
+        return bus_reply_array(msg, "(ostsu)", append_regions, m);
 }
 
 static int property_get_restored(sd_bus *bus, const char *path, const char *interface, const char *property,

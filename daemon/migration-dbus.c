@@ -260,9 +260,19 @@ static int append_migration_row(sd_bus_message *reply, struct migration *mig)
         return r;
 }
 
+static int append_migration_rows(sd_bus_message *reply, const void *data)
+{
+        const struct manager *m = data;
+        int r = 0;
+
+        LIST_FOREACH(mig, m->migrations)
+                if (r >= 0)
+                        r = append_migration_row(reply, mig);
+        return r;
+}
+
 int bus_method_list_migrations(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         struct manager *m = userdata;
         struct client *caller;
         int r;
@@ -270,15 +280,7 @@ int bus_method_list_migrations(sd_bus_message *msg, void *userdata, sd_bus_error
         r = bus_check_caller(m, msg, &caller, error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(oossstt)");
-        LIST_FOREACH(mig, m->migrations)
-                if (r >= 0)
-                        r = append_migration_row(reply, mig);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+        return bus_reply_array(msg, "(oossstt)", append_migration_rows, m);
 }
 
 static int migration_find_object(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,

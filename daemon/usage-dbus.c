@@ -14,20 +14,25 @@
 
 #define HUGEPAGE_SIZES_MAX 8
 
+struct node_states {
+        const struct node_state *nodes;
+        size_t n;
+};
+
+static int append_nodes(sd_bus_message *reply, const void *data)
+{
+        const struct node_states *s = data;
+        int r = 0;
+
+        for (size_t i = 0; r >= 0 && i < s->n; i++)
+                r = sd_bus_message_append(reply, "(uttt)", (uint32_t) s->nodes[i].node, s->nodes[i].total,
+                                          s->nodes[i].free, s->nodes[i].held);
+        return r;
+}
+
 static int reply_nodes(sd_bus_message *msg, const struct node_state *nodes, size_t n)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(uttt)");
-        for (size_t i = 0; r >= 0 && i < n; i++)
-                r = sd_bus_message_append(reply, "(uttt)", (uint32_t) nodes[i].node, nodes[i].total, nodes[i].free,
-                                          nodes[i].held);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+        return bus_reply_array(msg, "(uttt)", append_nodes, &(struct node_states) { nodes, n });
 }
 
 /* Every method here: an admitted caller, then the node states. */
