@@ -5,6 +5,8 @@
 #   no-tracking   guest_memfd, not armed: pages zero-filled on first touch (the no-fault rate)
 #   wait          armed, one handler thread serves the fault fd for all vCPUs
 #   exit          armed, KVM_CAP_GUEST_MEMFD_MISSING exit mode, each vCPU thread installs
+#   wait-run16    wait mode, each fault installs a run of 16 pages from the faulting one on
+#   exit-run16    exit mode, the same runs (one KVM_GMEM_INSTALL and one exit per 16 pages)
 #   dpt           demand_paging_test without userfaultfd (anonymous memory)
 #   dpt-MISSING   demand_paging_test -u MISSING (anonymous memory, one uffd handler per vCPU)
 # Every configuration runs ROUNDS times, interleaved (the host is noisy); the table shows medians.
@@ -54,6 +56,8 @@ for ((round = 1; round <= rounds; round++)); do
 		ours no-tracking "$v" -z
 		ours wait "$v"
 		ours exit "$v" -e
+		ours wait-run16 "$v" -n 16
+		ours exit-run16 "$v" -e -n 16
 		dpt dpt "$v"
 		dpt dpt-MISSING "$v" -u MISSING
 	done
@@ -68,7 +72,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 printf '\nmedians of %d rounds\n' "$rounds"
 printf '%-12s %6s %12s %9s %9s %10s %12s\n' mode vCPUs pages/s p50_us p99_us vs_MISSING vs_no-fault
 for v in 1 2; do
-	for mode in no-tracking wait exit dpt dpt-MISSING; do
+	for mode in no-tracking wait exit wait-run16 exit-run16 dpt dpt-MISSING; do
 		# shellcheck disable=SC2086
 		printf '%-12s %6s %12s %9s %9s %10s %12s\n' "$mode" "$v" "${med[$mode,$v]}" \
 			"$(median ${p50[$mode,$v]:-})" "$(median ${p99[$mode,$v]:-})" \

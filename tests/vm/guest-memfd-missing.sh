@@ -2,7 +2,8 @@
 # Runs INSIDE a run-vm guest (meant for the debug kernel): the series' missing-page selftests for
 # guest_memfd, and next to them upstream's userfaultfd demand paging, in one boot:
 #   guest_memfd_missing_test          every case must report ok (none skipped);
-#   guest_memfd_demand_paging_test    a handler thread serving 2 vCPUs (wait mode), then exit mode;
+#   guest_memfd_demand_paging_test    a handler thread serving 2 vCPUs (wait mode), then exit mode,
+#                                     then exit mode installing runs of 16 pages;
 #   demand_paging_test -u MISSING     (anonymous memory) and -u MINOR (shmem), 2 vCPUs.
 # Fails on a non-zero exit, a skip, or a missing result line.
 #
@@ -35,7 +36,8 @@ ok=$(grep -c '^ok [0-9]* ' "$out")
 grep -q '^ok [0-9]* # SKIP' "$out" && fail "guest_memfd_missing_test skipped a case"
 [ "$ok" = "$cases" ] || fail "guest_memfd_missing_test: $ok of $cases cases ok"
 
-for mode in "" -e; do
+for mode in "" -e "-e -n 16"; do
+	# shellcheck disable=SC2086 # $mode is a list of options
 	run guest_memfd_demand_paging_test "$bindir/guest_memfd_demand_paging_test" -v 2 -b 2M $mode
 	grep -Eq "^mode (wait|exit), 2 vCPUs, 1024 pages in" "$out" ||
 		fail "guest_memfd_demand_paging_test $mode printed no result"
