@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 
 #define TARGET_P99_US 1000.0
 #define MAX_HELD 4
+#define MAX_COST_ROWS 32
 
 enum op { OP_FLOOR, OP_GET_NODES, OP_GET_USAGE, OP_LIST, OP_CREATE_AUTO, _OP_MAX };
 
@@ -51,6 +53,9 @@ struct scale {
         uint64_t size;      /* of each region */
         uint64_t populated; /* bytes of each region populated so far */
         bool have_usage;    /* GetUsage exists (not in a gmemd from before it, run as a baseline) */
+        pid_t gmemd_pid, bus_pid; /* whose CPU time a listing costs is read on their clocks */
+        char costs[MAX_COST_ROWS][160]; /* the second table's rows, printed after the first */
+        size_t n_costs;
 };
 
 static int floor_call(struct scale *s)
@@ -85,6 +90,15 @@ static int list_regions(struct scale *s)
 
         gmem_region_info_free(infos, n);
         return r;
+}
+
+/* The same call through sd-bus, its reply not read: what libgmem's parsing adds. */
+static int list_regions_unread(struct scale *s)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+
+        return sd_bus_call_method(s->bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "ListRegions", NULL,
+                                  &reply, "");
 }
 
 /* The create alone is timed; its release after is not. */
@@ -125,6 +139,64 @@ static int one_round(struct scale *s, struct bench_samples *samples)
         if (r >= 0)
                 bench_samples_add(&samples[OP_CREATE_AUTO], ns);
         return r;
+}
+
+/* CPU time of gmemd's main thread (its event loop, which answers; the
+ * refresher runs on another thread) in ns: the kernel's sum_exec_runtime,
+ * which clock_gettime() reads only for a thread of one's own process. */
+static uint64_t main_thread_ns(pid_t pid)
+{
+        char path[64];
+        unsigned long long ns = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int) pid, (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        if (fscanf(f, "%llu", &ns) != 1)
+                ns = 0;
+        fclose(f);
+        return ns;
+}
+
+static uint64_t clock_ns(clockid_t clock)
+{
+        struct timespec ts;
+
+        if (clock_gettime(clock, &ts) < 0)
+                return 0;
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+/* Where one call's time goes: @call alone, @rounds times in a row, with the
+ * CPU time each party spent on it (this thread, dbus-daemon, gmemd's event
+ * loop) divided by @rounds; a row of the second table. */
+static int measure_costs(struct scale *s, const char *what, int (*call)(struct scale *), unsigned rounds)
+{
+        clockid_t clocks[2] = { CLOCK_THREAD_CPUTIME_ID, 0 };
+        uint64_t before[3], after[3], t0, wall;
+        int r;
+
+        if (s->n_costs == MAX_COST_ROWS || clock_getcpuclockid(s->bus_pid, &clocks[1]) != 0)
+                return 0;
+        for (size_t i = 0; i < 2; i++)
+                before[i] = clock_ns(clocks[i]);
+        before[2] = main_thread_ns(s->gmemd_pid);
+        t0 = bench_now_ns();
+        for (unsigned i = 0; i < rounds; i++) {
+                r = call(s);
+                if (r < 0)
+                        return r;
+        }
+        wall = bench_now_ns() - t0;
+        for (size_t i = 0; i < 2; i++)
+                after[i] = clock_ns(clocks[i]);
+        after[2] = main_thread_ns(s->gmemd_pid);
+        snprintf(s->costs[s->n_costs++], sizeof(s->costs[0]), "| %5zu | %s | %.0f | %.0f | %.0f | %.0f |", s->n,
+                 what, wall / 1e3 / rounds, (after[0] - before[0]) / 1e3 / rounds,
+                 (after[1] - before[1]) / 1e3 / rounds, (after[2] - before[2]) / 1e3 / rounds);
+        return 0;
 }
 
 /* @n regions of @size bytes each, default policy, mapped here to populate them. */
@@ -233,6 +305,10 @@ static int measure(struct scale *s, const struct config *cfg, uint64_t held)
                 putchar('\n');
                 fflush(stdout);
         }
+        if (r >= 0)
+                r = measure_costs(s, "ListRegions", list_regions, cfg->iterations);
+        if (r >= 0)
+                r = measure_costs(s, "ListRegions, reply not read", list_regions_unread, cfg->iterations);
         for (unsigned op = 0; op < _OP_MAX; op++)
                 bench_samples_done(&samples[op]);
         return r;
@@ -376,6 +452,8 @@ int main(int argc, char **argv)
         r = bench_env_start(&env);
         if (r < 0)
                 return 1;
+        s.gmemd_pid = env.env.daemon_pid;
+        s.bus_pid = env.env.bus_pid;
         s.vm = bench_make_vm();
         r = s.vm < 0 ? s.vm : gmem_client_new(env.env.address, &s.client);
         if (r >= 0)
@@ -400,6 +478,13 @@ int main(int argc, char **argv)
         printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (size_t i = 0; r >= 0 && i < cfg.n_counts; i++)
                 r = run_count(&s, &cfg, cfg.counts[i]);
+        if (r >= 0) {
+                printf("\nwhere a call's time goes: it alone, %u times in a row; us per call: wall (mean), "
+                       "CPU of this client, of dbus-daemon, of gmemd's event loop\n\n", cfg.iterations);
+                printf("| regions | call | wall | client CPU | dbus-daemon CPU | gmemd CPU |\n|---|---|---|---|---|---|\n");
+                for (size_t i = 0; i < s.n_costs; i++)
+                        printf("%s\n", s.costs[i]);
+        }
         if (r < 0)
                 fprintf(stderr, "bench-scale: %s (%s)\n", strerror(-r), gmem_client_get_error(s.client) ?: "-");
         gmem_options_unref(s.auto_options);
