@@ -29,6 +29,23 @@ int parse_uint(const char *s, unsigned *ret)
         return 0;
 }
 
+int parse_u64(const char *s, uint64_t *ret)
+{
+        unsigned long long v;
+        char *end;
+
+        if (!s || !isdigit((unsigned char) s[0]))
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno == ERANGE)
+                return -ERANGE;
+        if (*end != '\0')
+                return -EINVAL;
+        *ret = (uint64_t) v;
+        return 0;
+}
+
 int parse_size(const char *s, uint64_t *ret)
 {
         static const struct {

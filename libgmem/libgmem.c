@@ -395,23 +395,71 @@ static int read_region_infos(sd_bus_message *reply, gmem_region_info **ret, size
         return 0;
 }
 
-_public_ int gmem_client_list_regions(gmem_client *client, gmem_region_info **ret, size_t *n_ret)
+static int call_list(gmem_client *client, sd_bus_message *call, gmem_region_info **ret, size_t *n_ret)
 {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *method = sd_bus_message_get_member(call);
+        int r;
+
+        r = sd_bus_call(client->bus, call, 0, &error, &reply);
+        if (r < 0)
+                return client_bus_error(client, &error, r);
+        r = read_region_infos(reply, ret, n_ret);
+        if (r < 0)
+                return client_local_error(client, r, "cannot read the %s reply: %s", method, strerror(-r));
+        return 0;
+}
+
+_public_ int gmem_client_list_regions(gmem_client *client, gmem_region_info **ret, size_t *n_ret)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         int r;
 
         if (!client || !ret || !n_ret)
                 return -EINVAL;
         client_clear_error(client);
-        r = sd_bus_call_method(client->bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
-                               "ListRegions", &error, &reply, NULL);
+        r = sd_bus_message_new_method_call(client->bus, &call, GMEM_BUS_NAME, GMEM_MANAGER_PATH,
+                                           GMEM_MANAGER_INTERFACE, "ListRegions");
         if (r < 0)
-                return client_bus_error(client, &error, r);
-        r = read_region_infos(reply, ret, n_ret);
+                return client_local_error(client, r, "cannot build the ListRegions call: %s", strerror(-r));
+        return call_list(client, call, ret, n_ret);
+}
+
+/* ListRegionsFiltered's a{sv}: only the entries that ask for something. */
+static int append_list_filter(sd_bus_message *call, int64_t owner_uid, uint64_t below_id, uint32_t offset,
+                              uint32_t limit)
+{
+        int r = sd_bus_message_open_container(call, 'a', "{sv}");
+
+        if (r >= 0 && owner_uid >= 0)
+                r = sd_bus_message_append(call, "{sv}", "owner_uid", "u", (uint32_t) owner_uid);
+        if (r >= 0 && below_id > 0)
+                r = sd_bus_message_append(call, "{sv}", "below_id", "t", below_id);
+        if (r >= 0 && offset > 0)
+                r = sd_bus_message_append(call, "{sv}", "offset", "u", offset);
+        if (r >= 0 && limit > 0)
+                r = sd_bus_message_append(call, "{sv}", "limit", "u", limit);
+        return r < 0 ? r : sd_bus_message_close_container(call);
+}
+
+_public_ int gmem_client_list_regions_filtered(gmem_client *client, int64_t owner_uid, uint64_t below_id,
+                                               uint32_t offset, uint32_t limit, gmem_region_info **ret,
+                                               size_t *n_ret)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        int r;
+
+        if (!client || !ret || !n_ret || owner_uid > (int64_t) UINT32_MAX)
+                return -EINVAL;
+        client_clear_error(client);
+        r = sd_bus_message_new_method_call(client->bus, &call, GMEM_BUS_NAME, GMEM_MANAGER_PATH,
+                                           GMEM_MANAGER_INTERFACE, "ListRegionsFiltered");
+        if (r >= 0)
+                r = append_list_filter(call, owner_uid, below_id, offset, limit);
         if (r < 0)
-                return client_local_error(client, r, "cannot read the ListRegions reply: %s", strerror(-r));
-        return 0;
+                return client_local_error(client, r, "cannot build the ListRegionsFiltered call: %s", strerror(-r));
+        return call_list(client, call, ret, n_ret);
 }
 
 _public_ int gmem_client_get_nodes(gmem_client *client, gmem_node_info **ret, size_t *n_ret)
