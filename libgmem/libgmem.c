@@ -338,7 +338,7 @@ static int read_region_info(sd_bus_message *reply, gmem_region_info *info)
  * the array, then the strings. */
 static int pack_region_infos(const gmem_region_info *in, size_t n, size_t strings, gmem_region_info **ret)
 {
-        gmem_region_info *out = malloc(n * sizeof(*out) + strings);
+        gmem_region_info *out = malloc(MAX(n * sizeof(*out) + strings, (size_t) 1)); /* none: still an array */
         char *p;
 
         if (!out)
