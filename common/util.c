@@ -12,23 +12,6 @@
 #include "macro.h"
 #include "util.h"
 
-int parse_uint(const char *s, unsigned *ret)
-{
-        unsigned long v;
-        char *end;
-
-        if (!s || !isdigit((unsigned char) s[0]))
-                return -EINVAL;
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno == ERANGE || v > UINT32_MAX)
-                return -ERANGE;
-        if (*end != '\0')
-                return -EINVAL;
-        *ret = (unsigned) v;
-        return 0;
-}
-
 int parse_u64(const char *s, uint64_t *ret)
 {
         unsigned long long v;
@@ -43,6 +26,19 @@ int parse_u64(const char *s, uint64_t *ret)
         if (*end != '\0')
                 return -EINVAL;
         *ret = (uint64_t) v;
+        return 0;
+}
+
+int parse_uint(const char *s, unsigned *ret)
+{
+        uint64_t v;
+        int r = parse_u64(s, &v);
+
+        if (r < 0)
+                return r;
+        if (v > UINT32_MAX)
+                return -ERANGE;
+        *ret = (unsigned) v;
         return 0;
 }
 
