@@ -184,33 +184,44 @@ static uint64_t clock_ns(clockid_t clock)
         return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
 }
 
-/* Where one call's time goes: @call alone, @rounds times in a row, with the
- * CPU time each party spent on it (this thread, dbus-daemon, gmemd's event
- * loop) divided by @rounds; a row of the second table. */
+/* The CPU clocks a call is measured on: this thread, dbus-daemon (its process
+ * clock, exact) and gmemd's main thread (its last context switch). */
+static void read_clocks(const struct scale *s, clockid_t bus_clock, uint64_t ret[3])
+{
+        ret[0] = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        ret[1] = clock_ns(bus_clock);
+        ret[2] = main_thread_ns(s->gmemd_pid);
+}
+
+/* Where one call's time goes: @call alone, @rounds times in a row, the median
+ * per call of its wall time and of the CPU time each party spent on it (this
+ * thread, dbus-daemon, gmemd's event loop); a row of the second table. */
 static int measure_costs(struct scale *s, const char *what, int (*call)(struct scale *), unsigned rounds)
 {
-        clockid_t clocks[2] = { CLOCK_THREAD_CPUTIME_ID, 0 };
-        uint64_t before[3], after[3], t0, wall;
+        _cleanup_free_ uint64_t *ns = calloc((size_t) rounds * 4, sizeof(uint64_t));
+        uint64_t before[3], after[3], t0, med[4];
+        clockid_t bus_clock;
         int r;
 
-        if (s->n_costs == MAX_COST_ROWS || clock_getcpuclockid(s->bus_pid, &clocks[1]) != 0)
+        if (!ns)
+                return -ENOMEM;
+        if (s->n_costs == MAX_COST_ROWS || clock_getcpuclockid(s->bus_pid, &bus_clock) != 0)
                 return 0;
-        for (size_t i = 0; i < 2; i++)
-                before[i] = clock_ns(clocks[i]);
-        before[2] = main_thread_ns(s->gmemd_pid);
-        t0 = bench_now_ns();
         for (unsigned i = 0; i < rounds; i++) {
+                read_clocks(s, bus_clock, before);
+                t0 = bench_now_ns();
                 r = call(s);
+                ns[i] = bench_now_ns() - t0;
+                read_clocks(s, bus_clock, after);
                 if (r < 0)
                         return r;
+                for (size_t k = 0; k < 3; k++)
+                        ns[(k + 1) * rounds + i] = after[k] - before[k];
         }
-        wall = bench_now_ns() - t0;
-        for (size_t i = 0; i < 2; i++)
-                after[i] = clock_ns(clocks[i]);
-        after[2] = main_thread_ns(s->gmemd_pid);
+        for (size_t k = 0; k < 4; k++)
+                med[k] = bench_median_ns(ns + k * rounds, rounds);
         snprintf(s->costs[s->n_costs++], sizeof(s->costs[0]), "| %5zu | %s | %.0f | %.0f | %.0f | %.0f |", s->n,
-                 what, wall / 1e3 / rounds, (after[0] - before[0]) / 1e3 / rounds,
-                 (after[1] - before[1]) / 1e3 / rounds, (after[2] - before[2]) / 1e3 / rounds);
+                 what, med[0] / 1e3, med[1] / 1e3, med[2] / 1e3, med[3] / 1e3);
         return 0;
 }
 
@@ -504,7 +515,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; r >= 0 && i < cfg.n_counts; i++)
                 r = run_count(&s, &cfg, cfg.counts[i]);
         if (r >= 0) {
-                printf("\nwhere a call's time goes: it alone, %u times in a row; us per call: wall (mean), "
+                printf("\nwhere a call's time goes: it alone, %u times in a row; the median per call in us of: wall, "
                        "CPU of this client, of dbus-daemon, of gmemd's event loop\n\n", cfg.iterations);
                 printf("| regions | call | wall | client CPU | dbus-daemon CPU | gmemd CPU |\n|---|---|---|---|---|---|\n");
                 for (size_t i = 0; i < s.n_costs; i++)
