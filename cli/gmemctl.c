@@ -32,9 +32,10 @@ static const struct verb {
           "redraws the screen.",
           0, false, verb_status },
         { "list", "List regions", "list [--uid=UID] [--limit=N] [--offset=N] [--below=ID]",
-          "List the regions gmemd holds, or a page of them: --uid lists only UID's (a number or a\n"
-          "user name), --limit at most N of the newest (after --offset more are skipped), --below\n"
-          "only those with an id below ID (the last id of a page asks for the next one).",
+          "List the regions gmemd holds, or a page of them, the newest that match: --uid lists\n"
+          "only UID's (a number or a user name), --below only those with an id below ID (the\n"
+          "oldest id of a page asks for the next one), --offset skips the first N, --limit shows\n"
+          "at most N.",
           0, false, verb_list },
         { "show", "Show one region's properties", "show REGION", "Show one region's properties, including its resident bytes per node.\n"
           "REGION is a region id, a region name or an object path.", 1, false, verb_show },
