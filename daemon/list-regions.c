@@ -2,6 +2,7 @@
 /* ListRegions and ListRegionsFiltered: rows of (path, name, size, policy, uid),
  * newest first, appended with the cheapest sd-bus calls. */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,14 +28,16 @@ struct list_filter {
 
 enum { FILTER_OWNER_UID, FILTER_OFFSET, FILTER_LIMIT, FILTER_BELOW_ID, _FILTER_MAX };
 
+/* Each key's D-Bus type and the field of struct list_filter it sets. */
 static const struct filter_key {
         const char *key;
         char type;
+        size_t field;
 } filter_keys[_FILTER_MAX] = {
-        [FILTER_OWNER_UID] = { "owner_uid", 'u' },
-        [FILTER_OFFSET] = { "offset", 'u' },
-        [FILTER_LIMIT] = { "limit", 'u' },
-        [FILTER_BELOW_ID] = { "below_id", 't' },
+        [FILTER_OWNER_UID] = { "owner_uid", 'u', offsetof(struct list_filter, owner_uid) },
+        [FILTER_OFFSET] = { "offset", 'u', offsetof(struct list_filter, offset) },
+        [FILTER_LIMIT] = { "limit", 'u', offsetof(struct list_filter, limit) },
+        [FILTER_BELOW_ID] = { "below_id", 't', offsetof(struct list_filter, below_id) },
 };
 
 /* One (ostsu) row: no signature string to parse per region, and the path the
@@ -108,9 +111,6 @@ static int read_filter_value(sd_bus_message *msg, size_t k, struct list_filter *
 {
         const struct filter_key *fk = &filter_keys[k];
         char want[2] = { fk->type, 0 };
-        uint32_t *u32[_FILTER_MAX] = {
-                [FILTER_OWNER_UID] = &f->owner_uid, [FILTER_OFFSET] = &f->offset, [FILTER_LIMIT] = &f->limit,
-        };
         const char *contents;
         char type;
         int r;
@@ -123,7 +123,7 @@ static int read_filter_value(sd_bus_message *msg, size_t k, struct list_filter *
                                        type == 'v' ? contents : "?");
         r = sd_bus_message_enter_container(msg, 'v', want);
         if (r >= 0)
-                r = sd_bus_message_read_basic(msg, fk->type, k == FILTER_BELOW_ID ? (void *) &f->below_id : u32[k]);
+                r = sd_bus_message_read_basic(msg, fk->type, (uint8_t *) f + fk->field);
         if (r < 0)
                 return r;
         if (k == FILTER_LIMIT && f->limit == 0)
