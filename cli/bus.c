@@ -104,16 +104,25 @@ static int info_compare(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
-/* Sorted by id, so that tables and JSON keep a stable order. */
-int list_regions(gmem_client *client, gmem_region_info **ret, size_t *n_ret)
+/* Sorted by id, so that tables and JSON keep a stable order; with @a's list
+ * options (a->filtered), only the page they ask for. */
+int list_regions_page(gmem_client *client, const struct args *a, gmem_region_info **ret, size_t *n_ret)
 {
-        int r = gmem_client_list_regions(client, ret, n_ret);
+        int r = a && a->filtered ? gmem_client_list_regions_filtered(client, a->owner_uid, a->below_id,
+                                                                     a->list_offset, a->list_limit, ret, n_ret)
+                                 : gmem_client_list_regions(client, ret, n_ret);
 
         if (r < 0)
-                return log_client_error(client, r, "ListRegions failed");
+                return log_client_error(client, r, a && a->filtered ? "ListRegionsFiltered failed"
+                                                                    : "ListRegions failed");
         if (*n_ret > 1)
                 qsort(*ret, *n_ret, sizeof(**ret), info_compare);
         return 0;
+}
+
+int list_regions(gmem_client *client, gmem_region_info **ret, size_t *n_ret)
+{
+        return list_regions_page(client, NULL, ret, n_ret);
 }
 
 /* Region @e matches REGION given as an object path, an id or (@by_name) a name. */

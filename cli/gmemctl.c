@@ -3,6 +3,7 @@
  * (usage errors exit 2), then runs one verb (failures exit 1). */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,12 @@ static const struct verb {
           "(default 2) until SIGINT or SIGTERM, or N times with --count; on a terminal each round\n"
           "redraws the screen.",
           0, false, verb_status },
-        { "list", "List regions", "list", "List the regions gmemd holds.", 0, false, verb_list },
+        { "list", "List regions", "list [--uid=UID] [--limit=N] [--offset=N] [--below=ID]",
+          "List the regions gmemd holds, or a page of them, the newest that match: --uid lists\n"
+          "only UID's (a number or a user name), --below only those with an id below ID (the\n"
+          "oldest id of a page asks for the next one), --offset skips the first N, --limit shows\n"
+          "at most N.",
+          0, false, verb_list },
         { "show", "Show one region's properties", "show REGION", "Show one region's properties, including its resident bytes per node.\n"
           "REGION is a region id, a region name or an object path.", 1, false, verb_show },
         { "create", "Create a region on a scratch VM to try placement", "create SIZE [--name=NAME] [--policy=POLICY] [--nodes=LIST] [--populate]\n"
@@ -87,6 +93,12 @@ static const char status_options_help[] =
         "     --watch[=SECONDS]    Show it again every SECONDS (default 2), until SIGINT/SIGTERM\n"
         "     --count=N            With --watch: stop after N rounds\n";
 
+static const char list_options_help[] =
+        "     --uid=UID            Only the regions of UID (a number or a user name)\n"
+        "     --limit=N            At most N regions, the newest first (1 or more)\n"
+        "     --offset=N           Skip the first N regions that match\n"
+        "     --below=ID           Only regions whose id is below ID\n";
+
 static const char global_options_help[] =
         "  -h --help               Show this help, or a command's help\n"
         "     --version            Show the version\n"
@@ -114,8 +126,8 @@ static void help(void)
                 printf("  %-19.*s%s\n", synopsis_length(&verbs[i]), verbs[i].synopsis, verbs[i].summary);
         printf("  help [COMMAND]     Show this help, or a command's help\n");
         printf("\nOptions:\n%s\nOptions of create:\n%s\nOptions of status:\n%s\nOptions of populate:\n%s\n"
-               "See gmemctl(1).\n", global_options_help, create_options_help, status_options_help,
-               populate_options_help);
+               "Options of list:\n%s\nSee gmemctl(1).\n", global_options_help, create_options_help,
+               status_options_help, populate_options_help, list_options_help);
 }
 
 static void verb_help(const struct verb *v)
@@ -127,6 +139,8 @@ static void verb_help(const struct verb *v)
                 printf("Options:\n%s\n", status_options_help);
         if (v->run == verb_populate)
                 printf("Options:\n%s\n", populate_options_help);
+        if (v->run == verb_list)
+                printf("Options:\n%s\n", list_options_help);
         printf("Global options:\n%s\nSee gmemctl(1).\n", global_options_help);
 }
 
@@ -158,6 +172,7 @@ struct parse_state {
         const char *status_option;
         const char *populate_option;
         const char *migrate_option; /* export's or import's */
+        const char *list_option;
         bool help;
         bool version;
 };
@@ -235,6 +250,53 @@ static int parse_create_option(int c, const char *value, struct args *a, struct 
         return 1; /* not a create option */
 }
 
+/* A uid as a number (not (uid_t) -1) or a user's name. */
+static int parse_uid(const char *value, uint64_t *ret)
+{
+        struct passwd *pw;
+        unsigned u;
+
+        if (parse_uint(value, &u) >= 0)
+                return u == UINT32_MAX ? -ERANGE : (*ret = u, 0);
+        pw = *value ? getpwnam(value) : NULL;
+        if (!pw)
+                return -EINVAL;
+        *ret = pw->pw_uid;
+        return 0;
+}
+
+/* list's --uid=UID (a number or a user name), --limit=N (1 or more),
+ * --offset=N and --below=ID (an id, 1 or more). */
+static int parse_list_option(int c, const char *value, struct args *a, struct parse_state *s)
+{
+        static const char *const names[] = { "--uid", "--limit", "--offset", "--below" };
+        const char *name = names[c == 'U' ? 0 : c == 'M' ? 1 : c == 'F' ? 2 : 3];
+        uint64_t u;
+        int r;
+
+        s->list_option = name;
+        a->filtered = true;
+        if (c == 'U') {
+                r = parse_uid(value, &u);
+                if (r < 0)
+                        return usage_error("list ", "invalid --uid '%s': give a uid below 4294967295 or a user name",
+                                           value);
+                a->owner_uid = (int64_t) u;
+                return 0;
+        }
+        r = parse_u64(value, &u);
+        if (r < 0 || (c != 'F' && u == 0) || (c != 'B' && u > UINT32_MAX))
+                return usage_error("list ", "invalid %s '%s': give a number from %d to %s", name, value,
+                                   c == 'F' ? 0 : 1, c == 'B' ? "2^64-1" : "4294967295");
+        if (c == 'M')
+                a->list_limit = (unsigned) u;
+        else if (c == 'F')
+                a->list_offset = (unsigned) u;
+        else
+                a->below_id = u;
+        return 0;
+}
+
 /* --watch[=SECONDS] (0.1 to 86400, default 2) and --count=N (1 or more). */
 static int parse_status_option(bool watch, const char *value, struct args *a, struct parse_state *s)
 {
@@ -283,6 +345,10 @@ static int parse_options(int argc, char *argv[], struct args *a, struct parse_st
                 { "listen", required_argument, NULL, 'L' },
                 { "token", required_argument, NULL, 'K' },
                 { "wait", no_argument, NULL, 'A' },
+                { "uid", required_argument, NULL, 'U' },
+                { "limit", required_argument, NULL, 'M' },
+                { "offset", required_argument, NULL, 'F' },
+                { "below", required_argument, NULL, 'B' },
                 {}
         };
         int c, r;
@@ -318,6 +384,14 @@ static int parse_options(int argc, char *argv[], struct args *a, struct parse_st
                         if (parse_uint(optarg, &a->workers) < 0 || a->workers < 1 || a->workers > 64)
                                 return usage_error("populate ", "invalid --workers '%s': give 1 to 64 workers per node",
                                                    optarg);
+                        break;
+                case 'U':
+                case 'M':
+                case 'F':
+                case 'B':
+                        r = parse_list_option(c, optarg, a, s);
+                        if (r < 0)
+                                return r;
                         break;
                 case ':':
                         return usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
@@ -375,6 +449,8 @@ static int parse_operands(const struct verb *v, int n, char **operands, struct a
                 return usage_error(hint, "--count needs --watch");
         if (s->populate_option && !streq(v->name, "populate"))
                 return usage_error(hint, "%s is an option of populate, not of %s", s->populate_option, v->name);
+        if (s->list_option && v->run != verb_list)
+                return usage_error(hint, "%s is an option of list, not of %s", s->list_option, v->name);
         if (streq(v->name, "populate"))
                 return parse_populate_operands(v, n, operands, a);
         if ((unsigned) n < v->n_args)
@@ -400,7 +476,7 @@ static int parse_operands(const struct verb *v, int n, char **operands, struct a
 
 static int run(int argc, char *argv[])
 {
-        struct args a = { .legend = true, .policy = -1 };
+        struct args a = { .legend = true, .policy = -1, .owner_uid = -1 };
         struct parse_state s = {};
         const struct verb *v = NULL;
         int r;

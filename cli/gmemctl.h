@@ -33,6 +33,11 @@ struct args {
         const char *cpus; /* auto: the VM's CPUs, "0-3,8" */
         bool spill;
         bool hold;
+        /* list --uid/--offset/--limit/--below: ListRegionsFiltered */
+        bool filtered;
+        int64_t owner_uid; /* -1: any */
+        unsigned list_offset, list_limit; /* limit 0: all */
+        uint64_t below_id;                /* 0: none */
         /* show, release, populate, export */
         const char *region;
         /* status --watch[=SECONDS] [--count=N]: 0 = once */
@@ -88,6 +93,7 @@ int log_client_error(gmem_client *client, int r, const char *what);
 uint64_t region_info_id(const gmem_region_info *info);
 /* The daemon's regions, sorted by id. */
 int list_regions(gmem_client *client, gmem_region_info **ret, size_t *n_ret);
+int list_regions_page(gmem_client *client, const struct args *a, gmem_region_info **ret, size_t *n_ret);
 /* Find REGION (an id, a name or an object path) among the daemon's regions. */
 int region_resolve(gmem_client *client, const char *spec, char **ret_path);
 

@@ -378,6 +378,9 @@ static int print_list_human(const struct args *a, const gmem_region_info *region
                 printf("No regions.\n");
         else if (a->legend)
                 printf("\n%zu region%s listed.\n", n, n == 1 ? "" : "s");
+        if (a->legend && a->list_limit > 0 && n == a->list_limit) /* sorted: the first is the oldest */
+                printf("More may follow: the next page is --below=%" PRIu64 " (with the same --uid and --limit).\n",
+                       region_info_id(&regions[0]));
         return 0;
 }
 
@@ -391,7 +394,7 @@ int verb_list(const struct args *a)
         r = client_connect(a->bus, &client);
         if (r < 0)
                 return r;
-        r = list_regions(client, &regions, &n);
+        r = list_regions_page(client, a, &regions, &n);
         if (r < 0)
                 return r;
         r = a->json ? print_list_json(regions, n) : print_list_human(a, regions, n);

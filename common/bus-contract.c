@@ -50,6 +50,11 @@ int gmem_policy_from_name(const char *name)
         return -EINVAL;
 }
 
+void gmem_region_path_format(uint64_t id, char buf[static GMEM_REGION_PATH_MAX])
+{
+        snprintf(buf, GMEM_REGION_PATH_MAX, GMEM_REGION_PATH_PREFIX "/%" PRIu64, id);
+}
+
 int gmem_region_path(uint64_t id, char **ret)
 {
         return asprintf(ret, GMEM_REGION_PATH_PREFIX "/%" PRIu64, id) < 0 ? -ENOMEM : 0;

@@ -52,6 +52,9 @@ int gmem_policy_from_name(const char *name);
 
 /* "/org/gmem1/region/<id>" into *ret (malloc()ed). */
 int gmem_region_path(uint64_t id, char **ret);
+/* The same into a buffer of GMEM_REGION_PATH_MAX bytes (a region keeps its own). */
+#define GMEM_REGION_PATH_MAX (sizeof(GMEM_REGION_PATH_PREFIX "/") + 20)
+void gmem_region_path_format(uint64_t id, char buf[static GMEM_REGION_PATH_MAX]);
 /* The id of a region object path: -EINVAL unless @path is the prefix, a
  * slash and a decimal id from 1 up without leading zeros. */
 int gmem_region_id_from_path(const char *path, uint64_t *ret);

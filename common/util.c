@@ -12,19 +12,32 @@
 #include "macro.h"
 #include "util.h"
 
-int parse_uint(const char *s, unsigned *ret)
+int parse_u64(const char *s, uint64_t *ret)
 {
-        unsigned long v;
+        unsigned long long v;
         char *end;
 
         if (!s || !isdigit((unsigned char) s[0]))
                 return -EINVAL;
         errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno == ERANGE || v > UINT32_MAX)
+        v = strtoull(s, &end, 10);
+        if (errno == ERANGE)
                 return -ERANGE;
         if (*end != '\0')
                 return -EINVAL;
+        *ret = (uint64_t) v;
+        return 0;
+}
+
+int parse_uint(const char *s, unsigned *ret)
+{
+        uint64_t v;
+        int r = parse_u64(s, &v);
+
+        if (r < 0)
+                return r;
+        if (v > UINT32_MAX)
+                return -ERANGE;
         *ret = (unsigned) v;
         return 0;
 }

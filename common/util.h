@@ -30,6 +30,8 @@ char *format_bytes(char *buf, size_t n, uint64_t bytes);
 
 /* Unsigned decimal with no sign, space or trailing garbage. */
 int parse_uint(const char *s, unsigned *ret);
+/* ...up to 2^64-1. */
+int parse_u64(const char *s, uint64_t *ret);
 
 /* Parse a node list such as "0", "0,2", "0-3", "0-1,4". Nodes must be
  * < 1024. *ret is a malloc()ed array sorted ascending without duplicates. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* org.gmem1.Manager on /org/gmem1: listing regions and nodes, the
- * daemon-wide properties, and CreateRegion (create-region.c). */
+/* org.gmem1.Manager on /org/gmem1: the daemon-wide properties and the
+ * vtable: CreateRegion (create-region.c), listings (list-regions.c), ... */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include "create-region.h"
 #include "gmem-config.h"
 #include "kvm-uapi.h"
-#include "list.h"
+#include "list-regions.h"
 #include "log.h"
 #include "manager-dbus.h"
 #include "manager.h"
@@ -20,36 +20,6 @@
 #include "migration-dbus.h"
 #include "numa-nodes.h"
 #include "util.h"
-
-static int append_regions(sd_bus_message *reply, const void *data)
-{
-        const struct manager *m = data;
-
-        LIST_FOREACH(reg, m->regions) {
-                _cleanup_free_ char *path = NULL;
-                int r = gmem_region_path(reg->id, &path);
-
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "(ostsu)", path, reg->name, reg->size,
-                                                  placement_policy_to_string(reg->placement.requested),
-                                                  (uint32_t) reg->owner_uid);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error *error)
-{
-        struct manager *m = userdata;
-        struct client *caller;
-        int r;
-
-        r = bus_check_caller(m, msg, &caller, error);
-        if (r < 0)
-                return r;
-        return bus_reply_array(msg, "(ostsu)", append_regions, m);
-}
 
 static int property_get_restored(sd_bus *bus, const char *path, const char *interface, const char *property,
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error)
@@ -193,7 +163,11 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("ListRegions",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(ostsu)", regions),
-                                method_list_regions, SD_BUS_VTABLE_UNPRIVILEGED),
+                                bus_method_list_regions, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListRegionsFiltered",
+                                SD_BUS_ARGS("a{sv}", filter),
+                                SD_BUS_RESULT("a(ostsu)", regions),
+                                bus_method_list_regions_filtered, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetNodes",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(uttt)", nodes),

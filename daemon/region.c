@@ -62,6 +62,7 @@ int region_new(uint64_t id, const char *name, int fd, uint64_t size, bool shared
         region->dev = st.st_dev;
         region->ino = st.st_ino;
         region->id = id;
+        gmem_region_path_format(id, region->path);
         region->shared = shared;
         region->placement = TAKE_STRUCT(owned);
         region->fd = TAKE_FD(owned_fd);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bus-contract.h"
 #include "macro.h"
 #include "placement.h"
 
@@ -17,6 +18,7 @@ struct client;
 struct region {
         struct manager *manager; /* the registry holding it; NULL until registered */
         uint64_t id;
+        char path[GMEM_REGION_PATH_MAX]; /* its object path, spelled once: listings answer with it */
         char *name;
         uint64_t size;
         bool shared;  /* INIT_SHARED: host-mappable, residency measurable */

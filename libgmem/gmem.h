@@ -211,8 +211,18 @@ typedef struct gmem_region_info {
         uint32_t owner_uid;
 } gmem_region_info;
 
-/* All regions the daemon holds. Free with gmem_region_info_free(). */
+/* All regions the daemon holds, newest (highest id) first. The array and its
+ * strings are one allocation: free it with gmem_region_info_free(). */
 int gmem_client_list_regions(gmem_client *client, gmem_region_info **ret, size_t *n_ret);
+/*
+ * A page of them (ListRegionsFiltered), in the same order: only those of
+ * @owner_uid unless it is negative, only ids below @below_id unless it is 0
+ * (the id of a page's last region asks for the next page, stable while
+ * regions come and go), the first @offset that match skipped, at most @limit
+ * (0: all). -EINVAL for an @owner_uid above 2^32-1.
+ */
+int gmem_client_list_regions_filtered(gmem_client *client, int64_t owner_uid, uint64_t below_id, uint32_t offset,
+                                      uint32_t limit, gmem_region_info **ret, size_t *n_ret);
 void gmem_region_info_free(gmem_region_info *infos, size_t n);
 
 typedef struct gmem_node_info {

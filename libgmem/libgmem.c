@@ -307,83 +307,159 @@ _public_ int gmem_options_set_spill(gmem_options *options, bool spill)
 
 /* --- listings -------------------------------------------------------------- */
 
+/* The array and every string it points to are one allocation (read_region_infos()). */
 _public_ void gmem_region_info_free(gmem_region_info *infos, size_t n)
 {
-        if (!infos)
-                return;
-        for (size_t i = 0; i < n; i++) {
-                free(infos[i].path);
-                free(infos[i].name);
-                free(infos[i].policy);
-        }
         free(infos);
+}
+
+/* One (ostsu) of the reply, its strings pointing into the message. */
+static int read_region_info(sd_bus_message *reply, gmem_region_info *info)
+{
+        const char *path, *name, *policy;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'r', "ostsu");
+        if (r <= 0)
+                return r;
+        if ((r = sd_bus_message_read_basic(reply, 'o', &path)) <= 0 ||
+            (r = sd_bus_message_read_basic(reply, 's', &name)) <= 0 ||
+            (r = sd_bus_message_read_basic(reply, 't', &info->size)) <= 0 ||
+            (r = sd_bus_message_read_basic(reply, 's', &policy)) <= 0 ||
+            (r = sd_bus_message_read_basic(reply, 'u', &info->owner_uid)) <= 0)
+                return r < 0 ? r : -EBADMSG;
+        info->path = (char *) path;
+        info->name = (char *) name;
+        info->policy = (char *) policy;
+        return sd_bus_message_exit_container(reply) < 0 ? -EBADMSG : 1;
+}
+
+/* Copy @n infos whose strings point into the message into one allocation:
+ * the array, then the strings. */
+static int pack_region_infos(const gmem_region_info *in, size_t n, size_t strings, gmem_region_info **ret)
+{
+        gmem_region_info *out = malloc(MAX(n * sizeof(*out) + strings, (size_t) 1)); /* none: still an array */
+        char *p;
+
+        if (!out)
+                return -ENOMEM;
+        p = (char *) (out + n);
+        for (size_t i = 0; i < n; i++) {
+                char *const *from[] = { &in[i].path, &in[i].name, &in[i].policy };
+                char **to[] = { &out[i].path, &out[i].name, &out[i].policy };
+
+                out[i] = in[i];
+                for (size_t k = 0; k < ELEMENTSOF(from); k++) {
+                        size_t len = strlen(*from[k]) + 1;
+
+                        *to[k] = memcpy(p, *from[k], len);
+                        p += len;
+                }
+        }
+        *ret = out;
+        return 0;
 }
 
 static int read_region_infos(sd_bus_message *reply, gmem_region_info **ret, size_t *n_ret)
 {
-        gmem_region_info *infos = NULL;
-        size_t n = 0;
+        _cleanup_free_ gmem_region_info *infos = NULL;
+        size_t n = 0, allocated = 0, strings = 0;
         int r;
 
         r = sd_bus_message_enter_container(reply, 'a', "(ostsu)");
         if (r < 0)
                 return r;
         for (;;) {
-                const char *path, *name, *policy;
-                uint64_t size;
-                uint32_t uid;
-                gmem_region_info *grown;
+                if (n == allocated) {
+                        gmem_region_info *grown;
 
-                r = sd_bus_message_read(reply, "(ostsu)", &path, &name, &size, &policy, &uid);
+                        allocated = allocated ? allocated * 2 : 64;
+                        grown = reallocarray(infos, allocated, sizeof(*infos));
+                        if (!grown)
+                                return -ENOMEM;
+                        infos = grown;
+                }
+                r = read_region_info(reply, &infos[n]);
                 if (r <= 0)
                         break;
-                grown = realloc(infos, (n + 1) * sizeof(*infos));
-                if (!grown) {
-                        r = -ENOMEM;
-                        break;
-                }
-                infos = grown;
-                infos[n] = (gmem_region_info) {
-                        .path = strdup(path),
-                        .name = strdup(name),
-                        .size = size,
-                        .policy = strdup(policy),
-                        .owner_uid = uid,
-                };
+                strings += strlen(infos[n].path) + strlen(infos[n].name) + strlen(infos[n].policy) + 3;
                 n++;
-                if (!infos[n - 1].path || !infos[n - 1].name || !infos[n - 1].policy) {
-                        r = -ENOMEM;
-                        break;
-                }
         }
         if (r >= 0)
                 r = sd_bus_message_exit_container(reply);
-        if (r < 0) {
-                gmem_region_info_free(infos, n);
+        if (r >= 0)
+                r = pack_region_infos(infos, n, strings, ret);
+        if (r < 0)
                 return r;
-        }
-        *ret = infos;
         *n_ret = n;
+        return 0;
+}
+
+static int call_list(gmem_client *client, sd_bus_message *call, gmem_region_info **ret, size_t *n_ret)
+{
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *method = sd_bus_message_get_member(call);
+        int r;
+
+        r = sd_bus_call(client->bus, call, 0, &error, &reply);
+        if (r < 0)
+                return client_bus_error(client, &error, r);
+        r = read_region_infos(reply, ret, n_ret);
+        if (r < 0)
+                return client_local_error(client, r, "cannot read the %s reply: %s", method, strerror(-r));
         return 0;
 }
 
 _public_ int gmem_client_list_regions(gmem_client *client, gmem_region_info **ret, size_t *n_ret)
 {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         int r;
 
         if (!client || !ret || !n_ret)
                 return -EINVAL;
         client_clear_error(client);
-        r = sd_bus_call_method(client->bus, GMEM_BUS_NAME, GMEM_MANAGER_PATH, GMEM_MANAGER_INTERFACE,
-                               "ListRegions", &error, &reply, NULL);
+        r = sd_bus_message_new_method_call(client->bus, &call, GMEM_BUS_NAME, GMEM_MANAGER_PATH,
+                                           GMEM_MANAGER_INTERFACE, "ListRegions");
         if (r < 0)
-                return client_bus_error(client, &error, r);
-        r = read_region_infos(reply, ret, n_ret);
+                return client_local_error(client, r, "cannot build the ListRegions call: %s", strerror(-r));
+        return call_list(client, call, ret, n_ret);
+}
+
+/* ListRegionsFiltered's a{sv}: only the entries that ask for something. */
+static int append_list_filter(sd_bus_message *call, int64_t owner_uid, uint64_t below_id, uint32_t offset,
+                              uint32_t limit)
+{
+        int r = sd_bus_message_open_container(call, 'a', "{sv}");
+
+        if (r >= 0 && owner_uid >= 0)
+                r = sd_bus_message_append(call, "{sv}", "owner_uid", "u", (uint32_t) owner_uid);
+        if (r >= 0 && below_id > 0)
+                r = sd_bus_message_append(call, "{sv}", "below_id", "t", below_id);
+        if (r >= 0 && offset > 0)
+                r = sd_bus_message_append(call, "{sv}", "offset", "u", offset);
+        if (r >= 0 && limit > 0)
+                r = sd_bus_message_append(call, "{sv}", "limit", "u", limit);
+        return r < 0 ? r : sd_bus_message_close_container(call);
+}
+
+_public_ int gmem_client_list_regions_filtered(gmem_client *client, int64_t owner_uid, uint64_t below_id,
+                                               uint32_t offset, uint32_t limit, gmem_region_info **ret,
+                                               size_t *n_ret)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        int r;
+
+        if (!client || !ret || !n_ret || owner_uid > (int64_t) UINT32_MAX)
+                return -EINVAL;
+        client_clear_error(client);
+        r = sd_bus_message_new_method_call(client->bus, &call, GMEM_BUS_NAME, GMEM_MANAGER_PATH,
+                                           GMEM_MANAGER_INTERFACE, "ListRegionsFiltered");
+        if (r >= 0)
+                r = append_list_filter(call, owner_uid, below_id, offset, limit);
         if (r < 0)
-                return client_local_error(client, r, "cannot read the ListRegions reply: %s", strerror(-r));
-        return 0;
+                return client_local_error(client, r, "cannot build the ListRegionsFiltered call: %s", strerror(-r));
+        return call_list(client, call, ret, n_ret);
 }
 
 _public_ int gmem_client_get_nodes(gmem_client *client, gmem_node_info **ret, size_t *n_ret)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* bench-scale: latency of GetNodes, GetUsage, ListRegions and an `auto`
- * CreateRegion with 1, 100 and 1000 regions holding 1 to 16 GiB, against the
- * bus floor (a Properties.Get of Version) measured in the same rounds. The
- * target: flat in bytes held, p99 < 1 ms at 1000 regions above the floor. */
+/* bench-scale: latency of GetNodes, GetUsage, ListRegions (whole and a page of
+ * 100) and an `auto` CreateRegion with 1, 100 and 1000 regions holding 1 to 16
+ * GiB, against the bus floor (a Properties.Get of Version) measured in the same
+ * rounds, and each party's CPU per listing. The target: flat in bytes held,
+ * p99 < 1 ms at 1000 regions above the floor. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
@@ -21,14 +23,18 @@
 
 #define TARGET_P99_US 1000.0
 #define MAX_HELD 4
+#define MAX_COST_ROWS 32
 
-enum op { OP_FLOOR, OP_GET_NODES, OP_GET_USAGE, OP_LIST, OP_CREATE_AUTO, _OP_MAX };
+enum op { OP_FLOOR, OP_GET_NODES, OP_GET_USAGE, OP_LIST, OP_LIST_PAGE, OP_CREATE_AUTO, _OP_MAX };
+
+#define PAGE 100 /* regions in the page OP_LIST_PAGE asks for */
 
 static const char *const op_names[_OP_MAX] = {
         [OP_FLOOR] = "floor (Get Version)",
         [OP_GET_NODES] = "GetNodes",
         [OP_GET_USAGE] = "GetUsage",
         [OP_LIST] = "ListRegions",
+        [OP_LIST_PAGE] = "ListRegionsFiltered limit 100",
         [OP_CREATE_AUTO] = "CreateRegion auto 2M",
 };
 
@@ -50,7 +56,10 @@ struct scale {
         size_t n;
         uint64_t size;      /* of each region */
         uint64_t populated; /* bytes of each region populated so far */
-        bool have_usage;    /* GetUsage exists (not in a gmemd from before it, run as a baseline) */
+        bool have[_OP_MAX]; /* the call exists (GetUsage, ListRegionsFiltered: not in an older gmemd) */
+        pid_t gmemd_pid, bus_pid; /* whose CPU time a listing costs is read on their clocks */
+        char costs[MAX_COST_ROWS][160]; /* the second table's rows, printed after the first */
+        size_t n_costs;
 };
 
 static int floor_call(struct scale *s)
@@ -87,6 +96,26 @@ static int list_regions(struct scale *s)
         return r;
 }
 
+/* The newest PAGE regions, through libgmem. */
+static int list_page(struct scale *s)
+{
+        gmem_region_info *infos = NULL;
+        size_t n = 0;
+        int r = gmem_client_list_regions_filtered(s->client, -1, 0, 0, PAGE, &infos, &n);
+
+        gmem_region_info_free(infos, n);
+        return r;
+}
+
+/* The same call through sd-bus, its reply not read: what libgmem's parsing adds. */
+static int list_regions_unread(struct scale *s)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+
+        return sd_bus_call_method(s->bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "ListRegions", NULL,
+                                  &reply, "");
+}
+
 /* The create alone is timed; its release after is not. */
 static int create_auto(struct scale *s, uint64_t *ns)
 {
@@ -106,7 +135,7 @@ static int one_round(struct scale *s, struct bench_samples *samples)
 {
         int (*calls[])(struct scale *) = {
                 [OP_FLOOR] = floor_call, [OP_GET_NODES] = get_nodes, [OP_GET_USAGE] = get_usage,
-                [OP_LIST] = list_regions,
+                [OP_LIST] = list_regions, [OP_LIST_PAGE] = list_page,
         };
         uint64_t ns;
         int r;
@@ -114,7 +143,7 @@ static int one_round(struct scale *s, struct bench_samples *samples)
         for (unsigned op = 0; op < OP_CREATE_AUTO; op++) {
                 uint64_t t0 = bench_now_ns();
 
-                if (op == OP_GET_USAGE && !s->have_usage)
+                if (!s->have[op])
                         continue;
                 r = calls[op](s);
                 if (r < 0)
@@ -125,6 +154,75 @@ static int one_round(struct scale *s, struct bench_samples *samples)
         if (r >= 0)
                 bench_samples_add(&samples[OP_CREATE_AUTO], ns);
         return r;
+}
+
+/* CPU time of gmemd's main thread (its event loop, which answers; the
+ * refresher runs on another thread) in ns: the kernel's sum_exec_runtime,
+ * which clock_gettime() reads only for a thread of one's own process. */
+static uint64_t main_thread_ns(pid_t pid)
+{
+        char path[64];
+        unsigned long long ns = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int) pid, (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        if (fscanf(f, "%llu", &ns) != 1)
+                ns = 0;
+        fclose(f);
+        return ns;
+}
+
+static uint64_t clock_ns(clockid_t clock)
+{
+        struct timespec ts;
+
+        if (clock_gettime(clock, &ts) < 0)
+                return 0;
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+/* The CPU clocks a call is measured on: this thread, dbus-daemon (its process
+ * clock, exact) and gmemd's main thread (its last context switch). */
+static void read_clocks(const struct scale *s, clockid_t bus_clock, uint64_t ret[3])
+{
+        ret[0] = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        ret[1] = clock_ns(bus_clock);
+        ret[2] = main_thread_ns(s->gmemd_pid);
+}
+
+/* Where one call's time goes: @call alone, @rounds times in a row, the median
+ * per call of its wall time and of the CPU time each party spent on it (this
+ * thread, dbus-daemon, gmemd's event loop); a row of the second table. */
+static int measure_costs(struct scale *s, const char *what, int (*call)(struct scale *), unsigned rounds)
+{
+        _cleanup_free_ uint64_t *ns = calloc((size_t) rounds * 4, sizeof(uint64_t));
+        uint64_t before[3], after[3], t0, med[4];
+        clockid_t bus_clock;
+        int r;
+
+        if (!ns)
+                return -ENOMEM;
+        if (s->n_costs == MAX_COST_ROWS || clock_getcpuclockid(s->bus_pid, &bus_clock) != 0)
+                return 0;
+        for (unsigned i = 0; i < rounds; i++) {
+                read_clocks(s, bus_clock, before);
+                t0 = bench_now_ns();
+                r = call(s);
+                ns[i] = bench_now_ns() - t0;
+                read_clocks(s, bus_clock, after);
+                if (r < 0)
+                        return r;
+                for (size_t k = 0; k < 3; k++)
+                        ns[(k + 1) * rounds + i] = after[k] - before[k];
+        }
+        for (size_t k = 0; k < 4; k++)
+                med[k] = bench_median_ns(ns + k * rounds, rounds);
+        snprintf(s->costs[s->n_costs++], sizeof(s->costs[0]), "| %5zu | %s | %.0f | %.0f | %.0f | %.0f |", s->n,
+                 what, med[0] / 1e3, med[1] / 1e3, med[2] / 1e3, med[3] / 1e3);
+        return 0;
 }
 
 /* @n regions of @size bytes each, default policy, mapped here to populate them. */
@@ -216,23 +314,29 @@ static int measure(struct scale *s, const struct config *cfg, uint64_t held)
         for (unsigned i = 0; r >= 0 && i < cfg->iterations; i++)
                 r = one_round(s, samples);
         for (unsigned op = 0; op < _OP_MAX && r >= 0; op++)
-                if (op != OP_GET_USAGE || s->have_usage)
+                if (s->have[op])
                         r = bench_samples_stats(&samples[op], &st[op]);
         if (r >= 0) {
                 printf("| %5zu | %9s |", s->n, format_bytes(held_buf, sizeof(held_buf), held));
                 for (unsigned op = 0; op < _OP_MAX; op++)
-                        if (op == OP_GET_USAGE && !s->have_usage)
+                        if (!s->have[op])
                                 printf("   n/a |");
                         else
                                 printf(" %.0f / %.0f |", st[op].p50_us, st[op].p99_us);
                 for (unsigned op = OP_GET_NODES; op < _OP_MAX; op++)
-                        if (op == OP_GET_USAGE && !s->have_usage)
+                        if (!s->have[op])
                                 printf("   n/a |");
                         else
                                 printf(" %.0f |", st[op].p99_us - st[OP_FLOOR].p99_us);
                 putchar('\n');
                 fflush(stdout);
         }
+        if (r >= 0)
+                r = measure_costs(s, "ListRegions", list_regions, cfg->iterations);
+        if (r >= 0)
+                r = measure_costs(s, "ListRegions, reply not read", list_regions_unread, cfg->iterations);
+        if (r >= 0 && s->have[OP_LIST_PAGE])
+                r = measure_costs(s, "ListRegionsFiltered limit 100", list_page, cfg->iterations);
         for (unsigned op = 0; op < _OP_MAX; op++)
                 bench_samples_done(&samples[op]);
         return r;
@@ -273,9 +377,11 @@ static void usage(FILE *f)
 {
         fprintf(f,
                 "Usage: bench-scale [-n ITERATIONS] [--regions LIST] [--held LIST]\n"
-                "Times GetNodes, GetUsage, ListRegions and an auto CreateRegion of 2 MiB through gmemd\n"
-                "(private bus) with 1, 100 and 1000 regions holding 1, 4 and 16 GiB, against a\n"
-                "Properties.Get round trip in the same rounds. Run as root; needs the held memory free.\n"
+                "Times GetNodes, GetUsage, ListRegions, a page of 100 (ListRegionsFiltered) and an auto\n"
+                "CreateRegion of 2 MiB through gmemd (private bus) with 1, 100 and 1000 regions holding\n"
+                "1, 4 and 16 GiB, against a Properties.Get round trip in the same rounds; then where a\n"
+                "listing's time goes: the CPU time of the client, dbus-daemon and gmemd's event loop\n"
+                "per call. Run as root; needs the held memory free.\n"
                 "  -n, --iterations N  measured rounds per row (default 300)\n"
                 "      --regions LIST  region counts, e.g. 1,100,1000 (default)\n"
                 "      --held LIST     bytes held, ascending, e.g. 1G,4G,16G (default)\n");
@@ -370,12 +476,14 @@ int main(int argc, char **argv)
                 return 2;
         bench_require_host();
         raise_fd_limit();
-        printf("bench-scale: %u rounds a row, each: floor, GetNodes, GetUsage, ListRegions, CreateRegion auto 2M "
-               "(+ an untimed release)\n", cfg.iterations);
+        printf("bench-scale: %u rounds a row, each: floor, GetNodes, GetUsage, ListRegions, ListRegionsFiltered "
+               "limit %d, CreateRegion auto 2M (+ an untimed release)\n", cfg.iterations, PAGE);
         bench_print_host(stdout);
         r = bench_env_start(&env);
         if (r < 0)
                 return 1;
+        s.gmemd_pid = env.env.daemon_pid;
+        s.bus_pid = env.env.bus_pid;
         s.vm = bench_make_vm();
         r = s.vm < 0 ? s.vm : gmem_client_new(env.env.address, &s.client);
         if (r >= 0)
@@ -391,15 +499,28 @@ int main(int argc, char **argv)
                 fprintf(stderr, "bench-scale: cannot set up: %s\n", strerror(-r));
                 return 1;
         }
-        s.have_usage = get_usage(&s) >= 0;
-        if (!s.have_usage)
-                printf("This gmemd has no GetUsage (a baseline from before it): that column is n/a.\n");
+        for (unsigned op = 0; op < _OP_MAX; op++)
+                s.have[op] = true;
+        s.have[OP_GET_USAGE] = get_usage(&s) >= 0;
+        s.have[OP_LIST_PAGE] = list_page(&s) >= 0;
+        for (unsigned op = 0; op < _OP_MAX; op++)
+                if (!s.have[op])
+                        printf("This gmemd has no %s (a baseline from before it): that column is n/a.\n",
+                               op_names[op]);
         printf("\nlatency in us, p50 / p99; the last columns: p99 above the floor's p99\n\n");
-        printf("| regions | held | floor | GetNodes | GetUsage | ListRegions | CreateRegion auto | "
-               "GetNodes - floor | GetUsage - floor | ListRegions - floor | CreateRegion - floor |\n");
-        printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+        printf("| regions | held | floor | GetNodes | GetUsage | ListRegions | ListRegions page %d | CreateRegion auto | "
+               "GetNodes - floor | GetUsage - floor | ListRegions - floor | page %d - floor | CreateRegion - floor |\n",
+               PAGE, PAGE);
+        printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (size_t i = 0; r >= 0 && i < cfg.n_counts; i++)
                 r = run_count(&s, &cfg, cfg.counts[i]);
+        if (r >= 0) {
+                printf("\nwhere a call's time goes: it alone, %u times in a row; the median per call in us of: wall, "
+                       "CPU of this client, of dbus-daemon, of gmemd's event loop\n\n", cfg.iterations);
+                printf("| regions | call | wall | client CPU | dbus-daemon CPU | gmemd CPU |\n|---|---|---|---|---|---|\n");
+                for (size_t i = 0; i < s.n_costs; i++)
+                        printf("%s\n", s.costs[i]);
+        }
         if (r < 0)
                 fprintf(stderr, "bench-scale: %s (%s)\n", strerror(-r), gmem_client_get_error(s.client) ?: "-");
         gmem_options_unref(s.auto_options);

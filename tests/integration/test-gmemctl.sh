@@ -106,6 +106,34 @@ else
 fi
 [ "$(regions)" = 0 ] && ok "no region leaked by the errors" || bad "leaked regions"
 
+# list pages (ListRegionsFiltered): --limit, --offset, --below, --uid; newest first from gmemd,
+# shown sorted by id.
+ids=()
+for n in a b c; do ids+=("$("$GMEMCTL" --json create 2M --name "page-$n" --persist | jq .id)"); done
+page() { "$GMEMCTL" --json list "$@" | jq -c '[.regions[].id]'; }
+[ "$(page --limit 2)" = "[${ids[1]},${ids[2]}]" ] && ok "list --limit 2: the two newest" || bad "--limit 2: $(page --limit 2)"
+[ "$(page --limit 2 --offset 1)" = "[${ids[0]},${ids[1]}]" ] && ok "list --limit 2 --offset 1" ||
+        bad "--offset 1: $(page --limit 2 --offset 1)"
+[ "$(page --below "${ids[1]}")" = "[${ids[0]}]" ] && ok "list --below ${ids[1]}" || bad "--below: $(page --below "${ids[1]}")"
+[ "$(page --uid "$(id -u)")" = "[${ids[0]},${ids[1]},${ids[2]}]" ] && ok "list --uid $(id -u)" || bad "--uid: $(page --uid "$(id -u)")"
+[ "$(page --uid "$(id -un)" --limit 1)" = "[${ids[2]}]" ] && ok "list --uid $(id -un) (a name) --limit 1" ||
+        bad "--uid name: $(page --uid "$(id -un)" --limit 1)"
+[ "$(page --uid 4242)" = "[]" ] && ok "list --uid 4242: none" || bad "--uid 4242: $(page --uid 4242)"
+"$GMEMCTL" list --limit 2 | grep -q "^More may follow: the next page is --below=${ids[1]} " &&
+        ok "list --limit names the next page" || bad "no next page hint: $("$GMEMCTL" list --limit 2)"
+! "$GMEMCTL" list --limit 3 --offset 1 | grep -q "More may follow" && ok "no next page hint on a short page" ||
+        bad "next page hint on a short page"
+expect_error 2 "invalid --limit '0': give a number from 1 to 4294967295" -- "$GMEMCTL" list --limit 0
+expect_error 2 "invalid --limit '4294967296'" -- "$GMEMCTL" list --limit 4294967296
+expect_error 2 "invalid --offset '-1'" -- "$GMEMCTL" list --offset -1
+expect_error 2 "invalid --below '0'" -- "$GMEMCTL" list --below 0
+expect_error 2 "invalid --uid 'no-such-user-here'" -- "$GMEMCTL" list --uid no-such-user-here
+expect_error 2 "invalid --uid '4294967295'" -- "$GMEMCTL" list --uid 4294967295
+expect_error 2 "--limit is an option of list, not of status" -- "$GMEMCTL" status --limit 2
+"$GMEMCTL" list --help | grep -q -- '--below=ID' && ok "list --help" || bad "list --help"
+for i in "${ids[@]}"; do "$GMEMCTL" release "$i" >/dev/null; done
+[ "$(regions)" = 0 ] && ok "list pages: regions released" || bad "list pages left regions"
+
 # Help and version.
 "$GMEMCTL" --help | grep -q '^Usage: gmemctl' && ok "--help" || bad "--help"
 "$GMEMCTL" help | grep -q '^Usage: gmemctl' && ok "help" || bad "help"

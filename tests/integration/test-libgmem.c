@@ -13,6 +13,8 @@
 #include "harness.h"
 #include "kvm-uapi.h"
 #include "macro.h"
+#include "bus-contract.h"
+#include "util.h"
 #include "test-guest.h"
 
 #define SIZE (2ULL << 20)
@@ -44,6 +46,55 @@ static bool host_can_touch(gmem_region *region)
         return r == 0;
 }
 
+/* Three named regions: ListRegions newest first with what each was made with,
+ * and pages of them through gmem_client_list_regions_filtered(). */
+static void test_listings(gmem_client *client, int vm)
+{
+        static const char *const names[] = { "list-a", "list-b", "list-c" };
+        gmem_region *regions[ELEMENTSOF(names)];
+        gmem_region_info *infos;
+        uint64_t id;
+        size_t n;
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                gmem_options *o;
+
+                ASSERT_OK(gmem_options_new(&o));
+                ASSERT_OK(gmem_options_set_name(o, names[i]));
+                regions[i] = test_region_create(client, vm, SIZE * (i + 1), o);
+                gmem_options_unref(o);
+        }
+        ASSERT_OK(gmem_client_list_regions(client, &infos, &n));
+        ASSERT(n == ELEMENTSOF(names));
+        for (size_t i = 0; i < n; i++) {
+                size_t k = n - 1 - i; /* newest first */
+
+                ASSERT(streq(infos[i].path, gmem_region_get_path(regions[k])) && streq(infos[i].name, names[k]) &&
+                       infos[i].size == SIZE * (k + 1) && streq(infos[i].policy, "default") &&
+                       infos[i].owner_uid == getuid());
+        }
+        ASSERT_OK(gmem_region_id_from_path(infos[1].path, &id));
+        gmem_region_info_free(infos, n);
+
+        ASSERT_OK(gmem_client_list_regions_filtered(client, -1, 0, 1, 1, &infos, &n));
+        ASSERT(n == 1 && streq(infos[0].name, "list-b"));
+        gmem_region_info_free(infos, n);
+        ASSERT_OK(gmem_client_list_regions_filtered(client, getuid(), id, 0, 0, &infos, &n));
+        ASSERT(n == 1 && streq(infos[0].name, "list-a"));
+        gmem_region_info_free(infos, n);
+        ASSERT_OK(gmem_client_list_regions_filtered(client, 4242, 0, 0, 0, &infos, &n));
+        ASSERT(n == 0 && infos);
+        gmem_region_info_free(infos, n);
+        ASSERT(gmem_client_list_regions_filtered(client, (int64_t) UINT32_MAX + 1, 0, 0, 0, &infos, &n) == -EINVAL);
+        ASSERT(gmem_client_list_regions_filtered(client, -1, 0, 0, 0, NULL, &n) == -EINVAL);
+        printf("ok: ListRegions through libgmem newest first, as created; pages by offset/limit, below_id, uid\n");
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                ASSERT_OK(gmem_region_release(regions[i]));
+                gmem_region_unref(regions[i]);
+        }
+}
+
 int main(void)
 {
         _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = -1;
@@ -60,6 +111,7 @@ int main(void)
         ASSERT_OK(test_env_start(&e, NULL));
         ASSERT_OK(gmem_client_new(e.address, &client));
 
+        test_listings(client, vm);
         shared = create(client, vm, true);
         private = create(client, vm, false);
         ASSERT(host_can_touch(shared));

@@ -107,6 +107,28 @@ static void test_parse_uint(void)
         ASSERT_EQ(v, 7); /* untouched on every failure */
 }
 
+static void test_parse_u64(void)
+{
+        uint64_t v = 7;
+
+        ASSERT_OK(parse_u64("0", &v));
+        ASSERT(v == 0);
+        ASSERT_OK(parse_u64("4294967296", &v));
+        ASSERT(v == 4294967296ULL);
+        ASSERT_OK(parse_u64("18446744073709551615", &v));
+        ASSERT(v == UINT64_MAX);
+
+        v = 7;
+        ASSERT_EQ(parse_u64("18446744073709551616", &v), -ERANGE);
+        ASSERT_EQ(parse_u64(NULL, &v), -EINVAL);
+        ASSERT_EQ(parse_u64("", &v), -EINVAL);
+        ASSERT_EQ(parse_u64("-1", &v), -EINVAL);
+        ASSERT_EQ(parse_u64(" 1", &v), -EINVAL);
+        ASSERT_EQ(parse_u64("1 ", &v), -EINVAL);
+        ASSERT_EQ(parse_u64("12a", &v), -EINVAL);
+        ASSERT(v == 7); /* untouched on every failure */
+}
+
 static void assert_format(uint64_t bytes, const char *want)
 {
         char buf[FORMAT_BYTES_MAX];
@@ -256,6 +278,7 @@ int main(void)
 {
         test_parse_size();
         test_parse_uint();
+        test_parse_u64();
         test_format_bytes();
         test_parse_node_list();
         test_parse_node_list_bounded();
