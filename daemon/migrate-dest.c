@@ -39,10 +39,11 @@ static bool transient(int r)
         return r == -ECONNRESET || r == -ETIMEDOUT;
 }
 
-/* Present pages from where the digest stands on: hashed now, while hot. */
+/* Present pages from where the digest stands on: to the digest's helper
+ * thread (precopy), or hashed now (postcopy: before the guest may write them). */
 static void digest_advance(struct migration *mig)
 {
-        uint64_t from = mig->digest_cursor, end = from; /* read unlocked: feed() checks it again */
+        uint64_t from = mig_digest_ready(&mig->digest), end = from;
 
         while (end < mig->size && end - from < MIG_MAX_PAGES * MIG_PAGE_SIZE && atomic_load(&mig->present[end / MIG_PAGE_SIZE]))
                 end += MIG_PAGE_SIZE;
@@ -404,8 +405,10 @@ static void *fault_thread(void *arg)
 
 int migrate_dest_start(struct migration *mig)
 {
-        int r = migration_spawn(mig, bulk_thread, mig);
+        int r;
 
+        mig->digest.async = !mig->postcopy;
+        r = migration_spawn(mig, bulk_thread, mig);
         if (r >= 0 && mig->postcopy)
                 r = migration_spawn(mig, fault_thread, mig);
         return r;

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The migration digest: SHA-256 (OpenSSL, SHA-NI where the CPU has it) of the
+ * region in order, on a helper thread so that it overlaps the socket I/O. */
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "migrate-digest.h"
+
+#define STEP (4ULL << 20) /* the helper looks for stop between steps */
+
+int mig_digest_init(struct mig_digest *d, uint64_t size, bool async)
+{
+        *d = (struct mig_digest) { .size = size, .async = async };
+        d->ctx = EVP_MD_CTX_new();
+        if (!d->ctx || EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) != 1) {
+                EVP_MD_CTX_free(d->ctx);
+                d->ctx = NULL;
+                return -ENOMEM;
+        }
+        pthread_mutex_init(&d->lock, NULL);
+        pthread_cond_init(&d->cond, NULL);
+        return 0;
+}
+
+/* Hash [cursor, end) unlocked: only the helper (or final() before it
+ * started) does; false when OpenSSL failed. */
+static bool hash_to(struct mig_digest *d, uint64_t end)
+{
+        while (d->cursor < end && !atomic_load(&d->stop)) {
+                uint64_t n = end - d->cursor < STEP ? end - d->cursor : STEP;
+
+                if (EVP_DigestUpdate(d->ctx, d->base + d->cursor, n) != 1)
+                        return false;
+                d->cursor += n;
+        }
+        return true;
+}
+
+static bool finalize(struct mig_digest *d)
+{
+        unsigned len = MIG_DIGEST_LEN;
+
+        return hash_to(d, d->size) && d->cursor == d->size && EVP_DigestFinal_ex(d->ctx, d->value, &len) == 1;
+}
+
+/* Until final() asked and everything is hashed, or stop. */
+static void *helper(void *arg)
+{
+        struct mig_digest *d = arg;
+
+        pthread_mutex_lock(&d->lock);
+        while (!atomic_load(&d->stop) && !d->done && !d->failed) {
+                uint64_t end = atomic_load(&d->ready);
+                bool last = d->want_final, ok;
+
+                if (d->cursor == end && !last) {
+                        pthread_cond_wait(&d->cond, &d->lock);
+                        continue;
+                }
+                pthread_mutex_unlock(&d->lock);
+                ok = last ? finalize(d) : hash_to(d, end);
+                pthread_mutex_lock(&d->lock);
+                d->failed = !ok;
+                d->done = ok && last;
+                pthread_cond_broadcast(&d->cond);
+        }
+        pthread_mutex_unlock(&d->lock);
+        return NULL;
+}
+
+void mig_digest_feed(struct mig_digest *d, const uint8_t *base, uint64_t offset, uint64_t length)
+{
+        pthread_mutex_lock(&d->lock);
+        if (!d->base) /* the same mapping every time; set before the helper starts */
+                d->base = base;
+        if (d->done || d->failed || atomic_load(&d->stop) || offset > atomic_load(&d->ready) || offset + length <= atomic_load(&d->ready))
+                goto out;
+        atomic_store(&d->ready, offset + length);
+        if (!d->async) {
+                d->failed = !hash_to(d, offset + length);
+                goto out;
+        }
+        if (!d->started)
+                d->started = pthread_create(&d->thread, NULL, helper, d) == 0;
+        if (!d->started) /* no thread: hash here, as without one */
+                d->failed = !hash_to(d, offset + length);
+        pthread_cond_signal(&d->cond);
+out:
+        pthread_mutex_unlock(&d->lock);
+}
+
+uint64_t mig_digest_ready(struct mig_digest *d)
+{
+        return atomic_load(&d->ready);
+}
+
+int mig_digest_final(struct mig_digest *d, const uint8_t *base, uint8_t out[MIG_DIGEST_LEN])
+{
+        int r;
+
+        pthread_mutex_lock(&d->lock);
+        if (!d->base)
+                d->base = base;
+        if (!d->done && !d->failed && !d->started)
+                d->done = !(d->failed = !finalize(d));
+        d->want_final = true;
+        pthread_cond_broadcast(&d->cond);
+        while (!d->done && !d->failed && !atomic_load(&d->stop))
+                pthread_cond_wait(&d->cond, &d->lock);
+        r = d->done ? 0 : -EIO;
+        if (r >= 0)
+                memcpy(out, d->value, MIG_DIGEST_LEN);
+        pthread_mutex_unlock(&d->lock);
+        return r;
+}
+
+void mig_digest_stop(struct mig_digest *d)
+{
+        bool join;
+
+        pthread_mutex_lock(&d->lock);
+        atomic_store(&d->stop, true);
+        pthread_cond_broadcast(&d->cond);
+        join = d->started;
+        d->started = false;
+        pthread_mutex_unlock(&d->lock);
+        if (join)
+                pthread_join(d->thread, NULL);
+}
+
+void mig_digest_done(struct mig_digest *d)
+{
+        if (!d->ctx)
+                return;
+        mig_digest_stop(d);
+        pthread_mutex_destroy(&d->lock);
+        pthread_cond_destroy(&d->cond);
+        EVP_MD_CTX_free(d->ctx);
+        d->ctx = NULL;
+}

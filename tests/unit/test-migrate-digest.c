@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The migration digest on its own: fed in order, with gaps, repeats or from
+ * two threads, inline or on its helper thread, it is SHA-256 of the whole buffer. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "migrate-digest.h"
+#include "unit.h"
+
+#define SIZE (24U << 20)
+#define CHUNK (1U << 20)
+
+static uint8_t *buf;
+static uint8_t want[MIG_DIGEST_LEN];
+
+static void check(struct mig_digest *d)
+{
+        uint8_t got[MIG_DIGEST_LEN], again[MIG_DIGEST_LEN];
+
+        ASSERT_OK(mig_digest_final(d, buf, got));
+        ASSERT(memcmp(got, want, MIG_DIGEST_LEN) == 0);
+        ASSERT_OK(mig_digest_final(d, buf, again));
+        ASSERT(memcmp(again, want, MIG_DIGEST_LEN) == 0);
+        mig_digest_done(d);
+}
+
+static void test_in_order(bool async)
+{
+        struct mig_digest d;
+
+        ASSERT_OK(mig_digest_init(&d, SIZE, async));
+        for (uint64_t off = 0; off < SIZE; off += CHUNK) {
+                mig_digest_feed(&d, buf, off, CHUNK);
+                ASSERT_U64_EQ(mig_digest_ready(&d), off + CHUNK);
+        }
+        ASSERT_EQ(d.started, async);
+        check(&d);
+}
+
+/* Out of order, repeated and overlapping pieces: only what continues counts,
+ * and final() takes the rest in order from the buffer. */
+static void test_gaps(bool async)
+{
+        struct mig_digest d;
+
+        ASSERT_OK(mig_digest_init(&d, SIZE, async));
+        mig_digest_feed(&d, buf, 3 * CHUNK, CHUNK);
+        ASSERT_U64_EQ(mig_digest_ready(&d), 0);
+        mig_digest_feed(&d, buf, 0, 2 * CHUNK);
+        mig_digest_feed(&d, buf, 0, CHUNK);
+        mig_digest_feed(&d, buf, CHUNK, 2 * CHUNK);
+        ASSERT_U64_EQ(mig_digest_ready(&d), 3 * CHUNK);
+        check(&d);
+}
+
+static void test_nothing_fed(void)
+{
+        struct mig_digest d;
+
+        ASSERT_OK(mig_digest_init(&d, SIZE, true));
+        check(&d);
+}
+
+/* A byte changed after it was fed but before the helper got to it would be
+ * hashed as it is then: the digest is of the buffer, not of copies. */
+static void test_differs(void)
+{
+        struct mig_digest d;
+        uint8_t got[MIG_DIGEST_LEN];
+
+        ASSERT_OK(mig_digest_init(&d, SIZE, true));
+        buf[SIZE - 1] ^= 1;
+        mig_digest_feed(&d, buf, 0, SIZE);
+        ASSERT_OK(mig_digest_final(&d, buf, got));
+        buf[SIZE - 1] ^= 1;
+        ASSERT(memcmp(got, want, MIG_DIGEST_LEN) != 0);
+        mig_digest_done(&d);
+}
+
+struct feeder {
+        struct mig_digest *d;
+        unsigned parity;
+};
+
+static void *feed_half(void *arg)
+{
+        struct feeder *f = arg;
+
+        for (uint64_t off = 0; off < SIZE; off += CHUNK)
+                if ((off / CHUNK) % 2 == f->parity)
+                        mig_digest_feed(f->d, buf, off, CHUNK);
+        return NULL;
+}
+
+static void test_two_feeders(void)
+{
+        struct mig_digest d;
+        struct feeder f[2] = { { &d, 0 }, { &d, 1 } };
+        pthread_t t[2];
+
+        ASSERT_OK(mig_digest_init(&d, SIZE, true));
+        for (unsigned i = 0; i < 2; i++)
+                ASSERT_EQ(pthread_create(&t[i], NULL, feed_half, &f[i]), 0);
+        for (unsigned i = 0; i < 2; i++)
+                pthread_join(t[i], NULL);
+        check(&d);
+}
+
+/* Stopped (the migration cancelled): final() fails instead of waiting. */
+static void test_stopped(void)
+{
+        struct mig_digest d;
+        uint8_t got[MIG_DIGEST_LEN];
+
+        ASSERT_OK(mig_digest_init(&d, SIZE, true));
+        mig_digest_feed(&d, buf, 0, CHUNK);
+        mig_digest_stop(&d);
+        mig_digest_stop(&d);
+        mig_digest_feed(&d, buf, CHUNK, CHUNK);
+        ASSERT_U64_EQ(mig_digest_ready(&d), CHUNK);
+        ASSERT_EQ(mig_digest_final(&d, buf, got), -EIO);
+        mig_digest_done(&d);
+}
+
+int main(void)
+{
+        unsigned len = MIG_DIGEST_LEN;
+        uint64_t x = 0x9E3779B97F4A7C15ULL;
+
+        buf = malloc(SIZE);
+        ASSERT(buf);
+        for (size_t i = 0; i < SIZE / 8; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                memcpy(buf + i * 8, &x, 8);
+        }
+        ASSERT(EVP_Digest(buf, SIZE, want, &len, EVP_sha256(), NULL) == 1);
+        test_in_order(true);
+        test_in_order(false);
+        test_gaps(true);
+        test_gaps(false);
+        test_nothing_fed();
+        test_differs();
+        test_two_feeders();
+        test_stopped();
+        free(buf);
+        return 0;
+}
