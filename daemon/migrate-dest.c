@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "kvm-uapi.h"
 #include "log.h"
 #include "migrate-dest.h"
@@ -121,18 +123,23 @@ static int pause_ms(struct migration *mig, int ms)
 static int connect_channel(struct migration *mig, struct mig_conn *c, enum mig_channel channel)
 {
         uint64_t deadline = now_ns() + (uint64_t) mig->reconnect_timeout_ms * 1000000ULL, size;
+        uint8_t salt[MIG_SALT_SIZE];
         int backoff = 20, r;
 
         for (;;) {
                 c->timeout_ms = 10000;
                 r = mig_connect(c, mig->endpoint);
                 if (r >= 0)
-                        r = mig_handshake_dst(c, mig->token, channel, &size);
+                        r = mig_handshake_dst(c, mig->token, channel, &size, salt);
                 if (r >= 0 && size != mig->size) {
                         snprintf(c->error, sizeof(c->error), "the source region is %" PRIu64 " bytes, this one %"
                                  PRIu64, size, mig->size);
                         r = -EINVAL;
                 }
+                /* Every connection of one migration carries its salt: another one is another migration. */
+                if (r >= 0 && (r = mig_digest_key(&mig->digest, mig->token, salt)) == -EPROTO)
+                        snprintf(c->error, sizeof(c->error), "the source at %s answers for another migration "
+                                 "(its salt changed)", mig->endpoint);
                 if (r >= 0 || !transient(r))
                         return r;
                 if (now_ns() >= deadline) {
@@ -178,9 +185,9 @@ static int finish(struct migration *mig, struct mig_conn *c, struct mig_msg *m)
         if ((r = mig_send(c, m)) < 0 || (r = migration_digest_final(mig, ours)) < 0 ||
             (r = mig_expect(c, MIG_DIGEST, m)) < 0)
                 return r;
-        if (memcmp(ours, m->digest.digest, MIG_DIGEST_SIZE) != 0) {
-                snprintf(c->error, sizeof(c->error), "the region's SHA-256 differs from the source's after every "
-                         "page arrived");
+        if (CRYPTO_memcmp(ours, m->digest.digest, MIG_DIGEST_SIZE) != 0) {
+                snprintf(c->error, sizeof(c->error), "the region's Poly1305 tag differs from the source's after "
+                         "every page arrived");
                 r = -EBADMSG;
         }
         *m = (struct mig_msg) { .type = MIG_DONE, .done.status = r < 0 ? MIG_ERR_CORRUPT : 0 };

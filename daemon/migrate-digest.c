@@ -1,27 +1,57 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The migration digest: SHA-256 (OpenSSL, SHA-NI where the CPU has it) of the
- * region in order, on a helper thread so that it overlaps the socket I/O. */
+/* The migration's region tag: Poly1305 (OpenSSL's EVP_MAC, vectorised) under a
+ * one-time key per migration, on a helper thread so it overlaps the socket I/O. */
 #include <errno.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
 #include "migrate-digest.h"
+#include "migrate-proto.h"
 
 #define STEP (4ULL << 20) /* the helper looks for stop between steps */
 
 int mig_digest_init(struct mig_digest *d, uint64_t size, bool async)
 {
-        *d = (struct mig_digest) { .size = size, .async = async };
-        d->ctx = EVP_MD_CTX_new();
-        if (!d->ctx || EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) != 1) {
-                EVP_MD_CTX_free(d->ctx);
-                d->ctx = NULL;
-                return -ENOMEM;
-        }
+        *d = (struct mig_digest) { .size = size, .async = async, .live = true };
         pthread_mutex_init(&d->lock, NULL);
         pthread_cond_init(&d->cond, NULL);
         return 0;
+}
+
+static int key_locked(struct mig_digest *d, const char *token, const uint8_t salt[MIG_DIGEST_SALT_LEN])
+{
+        EVP_MAC *mac;
+        uint8_t key[32];
+        int r;
+
+        if (d->keyed)
+                return memcmp(d->salt, salt, MIG_DIGEST_SALT_LEN) == 0 ? 0 : -EPROTO;
+        r = mig_region_key(token, salt, key);
+        mac = r >= 0 ? EVP_MAC_fetch(NULL, "POLY1305", NULL) : NULL;
+        d->ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+        EVP_MAC_free(mac);
+        if (!d->ctx || EVP_MAC_init(d->ctx, key, sizeof(key), NULL) != 1) {
+                EVP_MAC_CTX_free(d->ctx);
+                d->ctx = NULL;
+                r = -EIO;
+        }
+        explicit_bzero(key, sizeof(key));
+        if (r < 0)
+                return r;
+        memcpy(d->salt, salt, MIG_DIGEST_SALT_LEN);
+        d->keyed = true;
+        return 0;
+}
+
+int mig_digest_key(struct mig_digest *d, const char *token, const uint8_t salt[MIG_DIGEST_SALT_LEN])
+{
+        int r;
+
+        pthread_mutex_lock(&d->lock);
+        r = key_locked(d, token, salt);
+        pthread_mutex_unlock(&d->lock);
+        return r;
 }
 
 /* Hash [cursor, end) unlocked: only the helper (or final() before it
@@ -31,7 +61,7 @@ static bool hash_to(struct mig_digest *d, uint64_t end)
         while (d->cursor < end && !atomic_load(&d->stop)) {
                 uint64_t n = end - d->cursor < STEP ? end - d->cursor : STEP;
 
-                if (EVP_DigestUpdate(d->ctx, d->base + d->cursor, n) != 1)
+                if (EVP_MAC_update(d->ctx, d->base + d->cursor, n) != 1)
                         return false;
                 d->cursor += n;
         }
@@ -40,9 +70,10 @@ static bool hash_to(struct mig_digest *d, uint64_t end)
 
 static bool finalize(struct mig_digest *d)
 {
-        unsigned len = MIG_DIGEST_LEN;
+        size_t len = 0;
 
-        return hash_to(d, d->size) && d->cursor == d->size && EVP_DigestFinal_ex(d->ctx, d->value, &len) == 1;
+        return hash_to(d, d->size) && d->cursor == d->size &&
+               EVP_MAC_final(d->ctx, d->value, &len, MIG_DIGEST_LEN) == 1 && len == MIG_DIGEST_LEN;
 }
 
 /* Until final() asked and everything is hashed, or stop. */
@@ -75,7 +106,7 @@ void mig_digest_feed(struct mig_digest *d, const uint8_t *base, uint64_t offset,
         pthread_mutex_lock(&d->lock);
         if (!d->base) /* the same mapping every time; set before the helper starts */
                 d->base = base;
-        if (d->done || d->failed || atomic_load(&d->stop) || offset > atomic_load(&d->ready) || offset + length <= atomic_load(&d->ready))
+        if (!d->keyed || d->done || d->failed || atomic_load(&d->stop) || offset > atomic_load(&d->ready) || offset + length <= atomic_load(&d->ready))
                 goto out;
         atomic_store(&d->ready, offset + length);
         if (!d->async) {
@@ -103,6 +134,10 @@ int mig_digest_final(struct mig_digest *d, const uint8_t *base, uint8_t out[MIG_
         pthread_mutex_lock(&d->lock);
         if (!d->base)
                 d->base = base;
+        if (!d->keyed) {
+                pthread_mutex_unlock(&d->lock);
+                return -EIO;
+        }
         if (!d->done && !d->failed && !d->started)
                 d->done = !(d->failed = !finalize(d));
         d->want_final = true;
@@ -132,11 +167,12 @@ void mig_digest_stop(struct mig_digest *d)
 
 void mig_digest_done(struct mig_digest *d)
 {
-        if (!d->ctx)
+        if (!d->live)
                 return;
         mig_digest_stop(d);
         pthread_mutex_destroy(&d->lock);
         pthread_cond_destroy(&d->cond);
-        EVP_MD_CTX_free(d->ctx);
+        EVP_MAC_CTX_free(d->ctx);
         d->ctx = NULL;
+        d->live = false;
 }

@@ -339,7 +339,7 @@ void migration_digest_feed(struct migration *mig, uint64_t offset, uint64_t leng
         mig_digest_feed(&mig->digest, mig->region->map, offset, length);
 }
 
-int migration_digest_final(struct migration *mig, uint8_t out[32])
+int migration_digest_final(struct migration *mig, uint8_t out[MIG_DIGEST_LEN])
 {
         return mig_digest_final(&mig->digest, mig->region->map, out);
 }

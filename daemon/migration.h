@@ -105,12 +105,12 @@ struct migration *migration_find(struct manager *m, uint64_t id);
 struct migration *migration_find_by_region(struct manager *m, const struct region *region);
 int migration_path(const struct migration *mig, char **ret);
 
-/* The region's SHA-256, computed while the pages move in order: feed it
- * [offset, offset + length) as it is sent or installed (ignored unless it
- * continues what was fed); a helper thread hashes it (migrate-digest.h), and
- * final hashes the rest from the mapping once, the same value every time after. */
+/* The region's tag (keyed Poly1305, migrate-digest.h), computed while the
+ * pages move in order: feed it [offset, offset + length) as it is sent or
+ * installed (ignored unless it continues what was fed); a helper thread takes
+ * it, and final takes the rest from the mapping once, the same value every time after. */
 void migration_digest_feed(struct migration *mig, uint64_t offset, uint64_t length);
-int migration_digest_final(struct migration *mig, uint8_t out[32]);
+int migration_digest_final(struct migration *mig, uint8_t out[MIG_DIGEST_LEN]);
 
 /* Implemented in migration-dbus.c: the loop saw the threads end. */
 void migration_bus_finished(struct migration *mig);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The migration digest on its own: fed in order, with gaps, repeats or from
- * two threads, inline or on its helper thread, it is SHA-256 of the whole buffer. */
+/* The migration's region tag on its own: fed in order, with gaps, repeats or
+ * from two threads, inline or on its helper thread, it is the Poly1305 tag of
+ * the whole buffer under the key mig_region_key() derives; unkeyed it takes nothing. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -9,13 +10,39 @@
 #include <openssl/evp.h>
 
 #include "migrate-digest.h"
+#include "migrate-proto.h"
 #include "unit.h"
 
 #define SIZE (24U << 20)
 #define CHUNK (1U << 20)
 
+#define TOKEN "0123456789abcdef-token"
+
 static uint8_t *buf;
-static uint8_t want[MIG_DIGEST_LEN];
+static uint8_t want[MIG_DIGEST_LEN], salt[MIG_DIGEST_SALT_LEN];
+
+static void init(struct mig_digest *d, bool async)
+{
+        ASSERT_OK(mig_digest_init(d, SIZE, async));
+        ASSERT_OK(mig_digest_key(d, TOKEN, salt));
+}
+
+/* The expected tag, straight from OpenSSL in one call. */
+static void expected_tag(void)
+{
+        EVP_MAC *mac = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+        EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
+        uint8_t key[32];
+        size_t len = 0;
+
+        ASSERT_OK(mig_region_key(TOKEN, salt, key));
+        ASSERT(ctx && EVP_MAC_init(ctx, key, sizeof(key), NULL) == 1);
+        ASSERT(EVP_MAC_update(ctx, buf, SIZE) == 1);
+        ASSERT(EVP_MAC_final(ctx, want, &len, sizeof(want)) == 1);
+        ASSERT_EQ(len, MIG_DIGEST_LEN);
+        EVP_MAC_CTX_free(ctx);
+        EVP_MAC_free(mac);
+}
 
 static void check(struct mig_digest *d)
 {
@@ -32,7 +59,7 @@ static void test_in_order(bool async)
 {
         struct mig_digest d;
 
-        ASSERT_OK(mig_digest_init(&d, SIZE, async));
+        init(&d, async);
         for (uint64_t off = 0; off < SIZE; off += CHUNK) {
                 mig_digest_feed(&d, buf, off, CHUNK);
                 ASSERT_U64_EQ(mig_digest_ready(&d), off + CHUNK);
@@ -47,7 +74,7 @@ static void test_gaps(bool async)
 {
         struct mig_digest d;
 
-        ASSERT_OK(mig_digest_init(&d, SIZE, async));
+        init(&d, async);
         mig_digest_feed(&d, buf, 3 * CHUNK, CHUNK);
         ASSERT_U64_EQ(mig_digest_ready(&d), 0);
         mig_digest_feed(&d, buf, 0, 2 * CHUNK);
@@ -61,7 +88,7 @@ static void test_nothing_fed(void)
 {
         struct mig_digest d;
 
-        ASSERT_OK(mig_digest_init(&d, SIZE, true));
+        init(&d, true);
         check(&d);
 }
 
@@ -72,7 +99,7 @@ static void test_differs(void)
         struct mig_digest d;
         uint8_t got[MIG_DIGEST_LEN];
 
-        ASSERT_OK(mig_digest_init(&d, SIZE, true));
+        init(&d, true);
         buf[SIZE - 1] ^= 1;
         mig_digest_feed(&d, buf, 0, SIZE);
         ASSERT_OK(mig_digest_final(&d, buf, got));
@@ -102,12 +129,38 @@ static void test_two_feeders(void)
         struct feeder f[2] = { { &d, 0 }, { &d, 1 } };
         pthread_t t[2];
 
-        ASSERT_OK(mig_digest_init(&d, SIZE, true));
+        init(&d, true);
         for (unsigned i = 0; i < 2; i++)
                 ASSERT_EQ(pthread_create(&t[i], NULL, feed_half, &f[i]), 0);
         for (unsigned i = 0; i < 2; i++)
                 pthread_join(t[i], NULL);
         check(&d);
+}
+
+/* Unkeyed it takes nothing and has no tag; keyed again with the same salt
+ * is fine, with another one (another migration answering) refused. */
+static void test_keying(void)
+{
+        struct mig_digest d;
+        uint8_t got[MIG_DIGEST_LEN], other[MIG_DIGEST_SALT_LEN];
+
+        ASSERT_OK(mig_digest_init(&d, SIZE, true));
+        mig_digest_feed(&d, buf, 0, CHUNK);
+        ASSERT_U64_EQ(mig_digest_ready(&d), 0);
+        ASSERT_EQ(mig_digest_final(&d, buf, got), -EIO);
+        ASSERT_OK(mig_digest_key(&d, TOKEN, salt));
+        ASSERT_OK(mig_digest_key(&d, TOKEN, salt));
+        memcpy(other, salt, sizeof(other));
+        other[0] ^= 1;
+        ASSERT_EQ(mig_digest_key(&d, TOKEN, other), -EPROTO);
+        check(&d);
+
+        /* Another token: another tag of the same bytes. */
+        ASSERT_OK(mig_digest_init(&d, SIZE, false));
+        ASSERT_OK(mig_digest_key(&d, "0123456789abcdef-other", salt));
+        ASSERT_OK(mig_digest_final(&d, buf, got));
+        ASSERT(memcmp(got, want, MIG_DIGEST_LEN) != 0);
+        mig_digest_done(&d);
 }
 
 /* Stopped (the migration cancelled): final() fails instead of waiting. */
@@ -116,7 +169,7 @@ static void test_stopped(void)
         struct mig_digest d;
         uint8_t got[MIG_DIGEST_LEN];
 
-        ASSERT_OK(mig_digest_init(&d, SIZE, true));
+        init(&d, true);
         mig_digest_feed(&d, buf, 0, CHUNK);
         mig_digest_stop(&d);
         mig_digest_stop(&d);
@@ -128,7 +181,6 @@ static void test_stopped(void)
 
 int main(void)
 {
-        unsigned len = MIG_DIGEST_LEN;
         uint64_t x = 0x9E3779B97F4A7C15ULL;
 
         buf = malloc(SIZE);
@@ -137,7 +189,8 @@ int main(void)
                 x ^= x << 13, x ^= x >> 7, x ^= x << 17;
                 memcpy(buf + i * 8, &x, 8);
         }
-        ASSERT(EVP_Digest(buf, SIZE, want, &len, EVP_sha256(), NULL) == 1);
+        memset(salt, 0x3c, sizeof(salt));
+        expected_tag();
         test_in_order(true);
         test_in_order(false);
         test_gaps(true);
@@ -145,6 +198,7 @@ int main(void)
         test_nothing_fed();
         test_differs();
         test_two_feeders();
+        test_keying();
         test_stopped();
         free(buf);
         return 0;
