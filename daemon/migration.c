@@ -17,6 +17,7 @@
 #include "manager.h"
 #include "migration.h"
 #include "region.h"
+#include "usage.h"
 
 static const char *const state_names[_MIGRATION_STATE_MAX] = {
         [MIGRATION_WAITING] = "waiting", [MIGRATION_RUNNING] = "running", [MIGRATION_COMPLETED] = "completed",
@@ -93,6 +94,8 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
                                 mig->region = NULL;
                         }
                 }
+                if (mig->region && !atomic_load(&mig->region->released))
+                        usage_region_changed(mig->region); /* not measured while it moved (usage.c) */
                 mig->reporting = true;
                 migration_bus_finished(mig);
                 mig->reporting = false;

@@ -358,6 +358,8 @@ static void import_and_check(const char *endpoint, const char *token, int source
         ASSERT_STREQ(state, "completed");
         ASSERT_EQ(migration_u64(dst, mig, "PagesPresent"), SIZE / 4096);
         ASSERT_EQ(migration_u64(dst, mig, "PagesTotal"), SIZE / 4096);
+        /* Not measured while it moved (usage.c), measured once it completed: all of it. */
+        resident_settles(dst, path, SIZE, 30);
         /* The source hears DONE after the destination answered: its signal says so. */
         process_until(src, source_completed, &want_completed, 60);
         src_mig = migration_of(src, source_region);
