@@ -106,7 +106,8 @@ void mig_digest_feed(struct mig_digest *d, const uint8_t *base, uint64_t offset,
         pthread_mutex_lock(&d->lock);
         if (!d->base) /* the same mapping every time; set before the helper starts */
                 d->base = base;
-        if (!d->keyed || d->done || d->failed || atomic_load(&d->stop) || offset > atomic_load(&d->ready) || offset + length <= atomic_load(&d->ready))
+        if (!d->keyed || d->done || d->failed || atomic_load(&d->stop) || offset > atomic_load(&d->ready) ||
+            offset + length <= atomic_load(&d->ready))
                 goto out;
         atomic_store(&d->ready, offset + length);
         if (!d->async) {
@@ -134,7 +135,8 @@ int mig_digest_final(struct mig_digest *d, const uint8_t *base, uint8_t out[MIG_
         pthread_mutex_lock(&d->lock);
         if (!d->base)
                 d->base = base;
-        if (!d->keyed) {
+        /* Stopped: a helper being joined may still hold the context. */
+        if (!d->done && (!d->keyed || atomic_load(&d->stop))) {
                 pthread_mutex_unlock(&d->lock);
                 return -EIO;
         }
