@@ -43,11 +43,14 @@ static bool transient(int r)
         return r == -ECONNRESET || r == -ETIMEDOUT;
 }
 
-/* Present pages from where the digest stands on: to the digest's helper
- * thread (precopy), or hashed now (postcopy: before the guest may write them). */
+/* Present pages from where the digest stands on, to the digest's helper
+ * thread (precopy; postcopy takes the received bytes in install()). */
 static void digest_advance(struct migration *mig)
 {
         uint64_t from = mig_digest_ready(&mig->digest), end = from;
+
+        if (mig->postcopy)
+                return;
 
         while (end < mig->size && end - from < MIG_MAX_PAGES * MIG_PAGE_SIZE && atomic_load(&mig->present[end / MIG_PAGE_SIZE]))
                 end += MIG_PAGE_SIZE;
@@ -67,6 +70,7 @@ static void mark_present(struct migration *mig, uint64_t first, uint64_t count)
 static int install(struct migration *mig, uint64_t offset, uint32_t count, const uint8_t *pages)
 {
         uint64_t done = 0, len = (uint64_t) count * MIG_PAGE_SIZE;
+        int r;
 
         if (!mig->postcopy) {
                 /* Read there directly (precopy_sink()), unless it was out of bounds. */
@@ -78,7 +82,7 @@ static int install(struct migration *mig, uint64_t offset, uint32_t count, const
         while (done < len) {
                 struct kvm_gmem_install in = { .offset = offset + done, .size = len - done,
                                                .src = (uintptr_t) (pages + done), .mode = KVM_GMEM_INSTALL_COPY };
-                int r = ioctl(mig->region->fd, KVM_GMEM_INSTALL, &in);
+                r = ioctl(mig->region->fd, KVM_GMEM_INSTALL, &in);
 
                 /* EEXIST: that page came the other way meanwhile; EINTR: go on after what is done. */
                 if (r < 0 && errno != EEXIST && errno != EINTR)
@@ -87,6 +91,12 @@ static int install(struct migration *mig, uint64_t offset, uint32_t count, const
                 if (r >= 0 && in.installed == 0)
                         return -EIO;
         }
+        /* The tag takes what arrived: the guest may write the pages from now on. A
+         * page that came the other way meanwhile holds the same bytes (the source is
+         * stopped), and is taken once. */
+        r = mig_digest_take(&mig->digest, offset, pages, len);
+        if (r < 0)
+                return r;
         mark_present(mig, offset / MIG_PAGE_SIZE, count);
         return 0;
 }

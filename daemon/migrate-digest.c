@@ -2,6 +2,7 @@
 /* The migration's region tag: Poly1305 (OpenSSL's EVP_MAC, vectorised) under a
  * one-time key per migration, on a helper thread so it overlaps the socket I/O. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -123,6 +124,79 @@ out:
         pthread_mutex_unlock(&d->lock);
 }
 
+/* Hash @n bytes at @bytes as the next ones, under the lock. */
+static bool take_next(struct mig_digest *d, const uint8_t *bytes, uint64_t n)
+{
+        if (EVP_MAC_update(d->ctx, bytes, n) != 1)
+                return false;
+        d->cursor += n;
+        atomic_store(&d->ready, d->cursor);
+        return true;
+}
+
+/* The kept pages that continue what is hashed now. */
+static bool take_kept(struct mig_digest *d)
+{
+        uint64_t p;
+
+        while (d->cursor < d->size && d->pending[p = d->cursor / MIG_PAGE_SIZE]) {
+                bool ok = take_next(d, d->pending[p], MIG_PAGE_SIZE);
+
+                free(d->pending[p]);
+                d->pending[p] = NULL;
+                if (!ok)
+                        return false;
+        }
+        return true;
+}
+
+static int take_locked(struct mig_digest *d, uint64_t offset, const uint8_t *bytes, uint64_t length)
+{
+        uint64_t end = offset + length;
+
+        if (!d->pending && !(d->pending = calloc(d->size / MIG_PAGE_SIZE, sizeof(*d->pending))))
+                return -ENOMEM;
+        if (offset < d->cursor) { /* taken before, in part */
+                if (end <= d->cursor)
+                        return 0;
+                bytes += d->cursor - offset;
+                offset = d->cursor;
+        }
+        if (offset == d->cursor) {
+                for (uint64_t p = offset / MIG_PAGE_SIZE; p < end / MIG_PAGE_SIZE; p++) {
+                        free(d->pending[p]); /* the same bytes, kept when they came the other way */
+                        d->pending[p] = NULL;
+                }
+                if (!take_next(d, bytes, end - offset) || !take_kept(d))
+                        d->failed = true;
+                return 0;
+        }
+        for (; offset < end; offset += MIG_PAGE_SIZE, bytes += MIG_PAGE_SIZE) {
+                uint8_t **slot = &d->pending[offset / MIG_PAGE_SIZE];
+
+                if (*slot)
+                        continue;
+                *slot = malloc(MIG_PAGE_SIZE);
+                if (!*slot)
+                        return -ENOMEM;
+                memcpy(*slot, bytes, MIG_PAGE_SIZE);
+        }
+        return 0;
+}
+
+int mig_digest_take(struct mig_digest *d, uint64_t offset, const uint8_t *bytes, uint64_t length)
+{
+        int r = 0;
+
+        pthread_mutex_lock(&d->lock);
+        if (d->keyed && !d->async && !d->done && !d->failed && !atomic_load(&d->stop) &&
+            offset % MIG_PAGE_SIZE == 0 && length % MIG_PAGE_SIZE == 0 && offset <= d->size &&
+            length <= d->size - offset)
+                r = take_locked(d, offset, bytes, length);
+        pthread_mutex_unlock(&d->lock);
+        return r;
+}
+
 uint64_t mig_digest_ready(struct mig_digest *d)
 {
         return atomic_load(&d->ready);
@@ -176,5 +250,10 @@ void mig_digest_done(struct mig_digest *d)
         pthread_cond_destroy(&d->cond);
         EVP_MAC_CTX_free(d->ctx);
         d->ctx = NULL;
+        if (d->pending)
+                for (uint64_t p = 0; p < d->size / MIG_PAGE_SIZE; p++)
+                        free(d->pending[p]);
+        free(d->pending);
+        d->pending = NULL;
         d->live = false;
 }

@@ -26,6 +26,7 @@ struct mig_digest {
         bool started, want_final, done, failed;
         atomic_bool stop;
         pthread_t thread;
+        uint8_t **pending;        /* take(): copies of pages received ahead of cursor, by page */
         uint8_t value[MIG_DIGEST_LEN];
 };
 
@@ -37,6 +38,12 @@ int mig_digest_key(struct mig_digest *d, const char *token, const uint8_t salt[M
 /* [offset, offset + length) of @base is final: the digest may take it when it
  * continues what is ready (else ignored; final() takes the rest in order). */
 void mig_digest_feed(struct mig_digest *d, const uint8_t *base, uint64_t offset, uint64_t length);
+/* A postcopy destination's pages [offset, offset + length) as they arrived in
+ * @bytes: the guest may write a page as soon as it is installed, so the tag
+ * takes the received bytes, never the mapping. A page ahead of what is hashed
+ * is kept (a copy) until the pages before it came; a page taken before is
+ * ignored. Synchronous digests only (not async). -ENOMEM, or 0. */
+int mig_digest_take(struct mig_digest *d, uint64_t offset, const uint8_t *bytes, uint64_t length);
 /* Where the ready part ends: the next feed() should start there. */
 uint64_t mig_digest_ready(struct mig_digest *d);
 /* The tag of all @size bytes at @base (the rest taken now), the same value
