@@ -10,9 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "kvm-uapi.h"
 #include "log.h"
@@ -24,6 +27,7 @@
 #define WINDOW 8             /* REQUESTs of up to 1 MiB in flight on the bulk channel */
 #define DATA_TIMEOUT_MS 30000
 #define FAULT_BATCH 64
+#define PREFAULT_STEP (4ULL << 20)
 
 static uint64_t now_ns(void)
 {
@@ -39,10 +43,14 @@ static bool transient(int r)
         return r == -ECONNRESET || r == -ETIMEDOUT;
 }
 
-/* Present pages from where the digest stands on: hashed now, while hot. */
+/* Present pages from where the digest stands on, to the digest's helper
+ * thread (precopy; postcopy takes the received bytes in install()). */
 static void digest_advance(struct migration *mig)
 {
-        uint64_t from = mig->digest_cursor, end = from; /* read unlocked: feed() checks it again */
+        uint64_t from = mig_digest_ready(&mig->digest), end = from;
+
+        if (mig->postcopy)
+                return;
 
         while (end < mig->size && end - from < MIG_MAX_PAGES * MIG_PAGE_SIZE && atomic_load(&mig->present[end / MIG_PAGE_SIZE]))
                 end += MIG_PAGE_SIZE;
@@ -62,6 +70,7 @@ static void mark_present(struct migration *mig, uint64_t first, uint64_t count)
 static int install(struct migration *mig, uint64_t offset, uint32_t count, const uint8_t *pages)
 {
         uint64_t done = 0, len = (uint64_t) count * MIG_PAGE_SIZE;
+        int r;
 
         if (!mig->postcopy) {
                 /* Read there directly (precopy_sink()), unless it was out of bounds. */
@@ -73,7 +82,7 @@ static int install(struct migration *mig, uint64_t offset, uint32_t count, const
         while (done < len) {
                 struct kvm_gmem_install in = { .offset = offset + done, .size = len - done,
                                                .src = (uintptr_t) (pages + done), .mode = KVM_GMEM_INSTALL_COPY };
-                int r = ioctl(mig->region->fd, KVM_GMEM_INSTALL, &in);
+                r = ioctl(mig->region->fd, KVM_GMEM_INSTALL, &in);
 
                 /* EEXIST: that page came the other way meanwhile; EINTR: go on after what is done. */
                 if (r < 0 && errno != EEXIST && errno != EINTR)
@@ -82,6 +91,12 @@ static int install(struct migration *mig, uint64_t offset, uint32_t count, const
                 if (r >= 0 && in.installed == 0)
                         return -EIO;
         }
+        /* The tag takes what arrived: the guest may write the pages from now on. A
+         * page that came the other way meanwhile holds the same bytes (the source is
+         * stopped), and is taken once. */
+        r = mig_digest_take(&mig->digest, offset, pages, len);
+        if (r < 0)
+                return r;
         mark_present(mig, offset / MIG_PAGE_SIZE, count);
         return 0;
 }
@@ -120,18 +135,23 @@ static int pause_ms(struct migration *mig, int ms)
 static int connect_channel(struct migration *mig, struct mig_conn *c, enum mig_channel channel)
 {
         uint64_t deadline = now_ns() + (uint64_t) mig->reconnect_timeout_ms * 1000000ULL, size;
+        uint8_t salt[MIG_SALT_SIZE];
         int backoff = 20, r;
 
         for (;;) {
                 c->timeout_ms = 10000;
                 r = mig_connect(c, mig->endpoint);
                 if (r >= 0)
-                        r = mig_handshake_dst(c, mig->token, channel, &size);
+                        r = mig_handshake_dst(c, mig->token, channel, &size, salt);
                 if (r >= 0 && size != mig->size) {
                         snprintf(c->error, sizeof(c->error), "the source region is %" PRIu64 " bytes, this one %"
                                  PRIu64, size, mig->size);
                         r = -EINVAL;
                 }
+                /* Every connection of one migration carries its salt: another one is another migration. */
+                if (r >= 0 && (r = mig_digest_key(&mig->digest, mig->token, salt)) == -EPROTO)
+                        snprintf(c->error, sizeof(c->error), "the source at %s answers for another migration "
+                                 "(its salt changed)", mig->endpoint);
                 if (r >= 0 || !transient(r))
                         return r;
                 if (now_ns() >= deadline) {
@@ -177,9 +197,9 @@ static int finish(struct migration *mig, struct mig_conn *c, struct mig_msg *m)
         if ((r = mig_send(c, m)) < 0 || (r = migration_digest_final(mig, ours)) < 0 ||
             (r = mig_expect(c, MIG_DIGEST, m)) < 0)
                 return r;
-        if (memcmp(ours, m->digest.digest, MIG_DIGEST_SIZE) != 0) {
-                snprintf(c->error, sizeof(c->error), "the region's SHA-256 differs from the source's after every "
-                         "page arrived");
+        if (CRYPTO_memcmp(ours, m->digest.digest, MIG_DIGEST_SIZE) != 0) {
+                snprintf(c->error, sizeof(c->error), "the region's Poly1305 tag differs from the source's after "
+                         "every page arrived");
                 r = -EBADMSG;
         }
         *m = (struct mig_msg) { .type = MIG_DONE, .done.status = r < 0 ? MIG_ERR_CORRUPT : 0 };
@@ -264,6 +284,24 @@ static uint8_t *precopy_sink(void *userdata, uint64_t offset, uint32_t count)
         if (offset > mig->size || (uint64_t) count * MIG_PAGE_SIZE > mig->size - offset)
                 return NULL;
         return (uint8_t *) mig->region->map + offset;
+}
+
+/* Precopy: the region's pages allocated and cleared (MADV_POPULATE_WRITE)
+ * ahead of the stream on a thread of their own, so that the bulk thread's
+ * reads copy into mapped pages instead of faulting each one in. Nothing for
+ * correctness: a page the stream reaches first is simply faulted there. */
+static void *prefault_thread(void *arg)
+{
+        struct migration *mig = arg;
+
+        for (uint64_t off = 0; off < mig->size && !migration_stopping(mig); off += PREFAULT_STEP) {
+                uint64_t n = mig->size - off < PREFAULT_STEP ? mig->size - off : PREFAULT_STEP;
+
+                if (madvise((uint8_t *) mig->region->map + off, n, MADV_POPULATE_WRITE) < 0)
+                        break; /* the stream faults them in itself */
+        }
+        migration_thread_exit(mig);
+        return NULL;
 }
 
 static void *bulk_thread(void *arg)
@@ -404,9 +442,13 @@ static void *fault_thread(void *arg)
 
 int migrate_dest_start(struct migration *mig)
 {
-        int r = migration_spawn(mig, bulk_thread, mig);
+        int r;
 
+        mig->digest.async = !mig->postcopy;
+        r = migration_spawn(mig, bulk_thread, mig);
         if (r >= 0 && mig->postcopy)
                 r = migration_spawn(mig, fault_thread, mig);
+        else if (r >= 0)
+                (void) migration_spawn(mig, prefault_thread, mig); /* only an optimisation */
         return r;
 }

@@ -354,7 +354,8 @@ static int check_version(struct mig_conn *c, uint32_t version, const char *who)
         return -EPROTONOSUPPORT;
 }
 
-int mig_handshake_dst(struct mig_conn *c, const char *token, enum mig_channel channel, uint64_t *region_size)
+int mig_handshake_dst(struct mig_conn *c, const char *token, enum mig_channel channel, uint64_t *region_size,
+                      uint8_t salt[MIG_SALT_SIZE])
 {
         _cleanup_free_ struct mig_msg *m = calloc(1, sizeof(*m));
         uint8_t nonce[MIG_NONCE_SIZE], want[MIG_PROOF_SIZE];
@@ -383,6 +384,7 @@ int mig_handshake_dst(struct mig_conn *c, const char *token, enum mig_channel ch
                 return -EINVAL;
         }
         *region_size = m->challenge.region_size;
+        memcpy(salt, m->challenge.salt, MIG_SALT_SIZE);
         r = mig_proof(token, false, m->challenge.nonce, nonce, m->auth.proof);
         m->type = MIG_AUTH;
         if (r < 0 || (r = mig_send(c, m)) < 0)
@@ -390,7 +392,8 @@ int mig_handshake_dst(struct mig_conn *c, const char *token, enum mig_channel ch
         return mig_expect(c, MIG_READY, m);
 }
 
-int mig_handshake_src(struct mig_conn *c, const char *token, uint64_t region_size, enum mig_channel *channel)
+int mig_handshake_src(struct mig_conn *c, const char *token, uint64_t region_size, const uint8_t salt[MIG_SALT_SIZE],
+                      enum mig_channel *channel)
 {
         _cleanup_free_ struct mig_msg *m = calloc(1, sizeof(*m));
         uint8_t peer[MIG_NONCE_SIZE], want[MIG_PROOF_SIZE], got[MIG_PROOF_SIZE];
@@ -411,6 +414,7 @@ int mig_handshake_src(struct mig_conn *c, const char *token, uint64_t region_siz
         memcpy(peer, m->hello.nonce, MIG_NONCE_SIZE);
         *m = (struct mig_msg) { .type = MIG_CHALLENGE, .challenge = { .version = MIG_VERSION,
                                 .page_size = MIG_PAGE_SIZE, .region_size = region_size } };
+        memcpy(m->challenge.salt, salt, MIG_SALT_SIZE);
         if ((r = mig_nonce_new(m->challenge.nonce)) < 0 ||
             (r = mig_proof(token, true, peer, m->challenge.nonce, m->challenge.proof)) < 0)
                 return r;

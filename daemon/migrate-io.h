@@ -49,7 +49,10 @@ void mig_send_error(struct mig_conn *c, int r);
 int mig_expect(struct mig_conn *c, enum mig_type type, struct mig_msg *m);
 
 /* The destination's side of the handshake on @channel: HELLO, check the
- * source's proof, AUTH, READY. *region_size from the CHALLENGE. */
-int mig_handshake_dst(struct mig_conn *c, const char *token, enum mig_channel channel, uint64_t *region_size);
-/* The source's side; *channel from the HELLO. */
-int mig_handshake_src(struct mig_conn *c, const char *token, uint64_t region_size, enum mig_channel *channel);
+ * source's proof, AUTH, READY. *region_size and @salt (the migration's, for
+ * the region tag) from the CHALLENGE. */
+int mig_handshake_dst(struct mig_conn *c, const char *token, enum mig_channel channel, uint64_t *region_size,
+                      uint8_t salt[MIG_SALT_SIZE]);
+/* The source's side, sending the migration's @salt; *channel from the HELLO. */
+int mig_handshake_src(struct mig_conn *c, const char *token, uint64_t region_size, const uint8_t salt[MIG_SALT_SIZE],
+                      enum mig_channel *channel);

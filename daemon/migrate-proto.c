@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The migration frame codec: big-endian headers and payloads, every length
- * checked against its type, CRC32 per page (zlib), HMAC-SHA256 proofs (OpenSSL). */
+ * checked against its type, CRC32 per page (libdeflate), HMAC-SHA256 proofs
+ * and the HKDF key of the region tag (OpenSSL). */
 #include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <libdeflate.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
-#include <zlib.h>
 
 #include "macro.h"
 #include "migrate-proto.h"
@@ -40,7 +43,7 @@ static const struct {
 /* Fixed payload lengths; DATA and ERROR vary. */
 static const uint32_t fixed_length[_MIG_TYPE_MAX] = {
         [MIG_HELLO] = 8 + MIG_NONCE_SIZE,
-        [MIG_CHALLENGE] = 16 + MIG_NONCE_SIZE + MIG_PROOF_SIZE,
+        [MIG_CHALLENGE] = 16 + MIG_NONCE_SIZE + MIG_PROOF_SIZE + MIG_SALT_SIZE,
         [MIG_AUTH] = MIG_PROOF_SIZE,
         [MIG_READY] = 0,
         [MIG_REQUEST] = 16,
@@ -214,6 +217,7 @@ static void decode_fixed(const uint8_t *p, struct mig_msg *m)
                 m->challenge.region_size = get64(p + 8);
                 memcpy(m->challenge.nonce, p + 16, MIG_NONCE_SIZE);
                 memcpy(m->challenge.proof, p + 16 + MIG_NONCE_SIZE, MIG_PROOF_SIZE);
+                memcpy(m->challenge.salt, p + 16 + MIG_NONCE_SIZE + MIG_PROOF_SIZE, MIG_SALT_SIZE);
                 break;
         case MIG_AUTH:
                 memcpy(m->auth.proof, p, MIG_PROOF_SIZE);
@@ -257,9 +261,10 @@ int mig_payload_decode(enum mig_type type, const uint8_t *payload, uint32_t leng
         return 0;
 }
 
+/* zlib's CRC-32 (ISO-HDLC), folded with PCLMULQDQ where the CPU has it. */
 uint32_t mig_page_crc(const void *page)
 {
-        return (uint32_t) crc32(crc32(0L, Z_NULL, 0), page, MIG_PAGE_SIZE);
+        return libdeflate_crc32(0, page, MIG_PAGE_SIZE);
 }
 
 static uint32_t encode_payload(const struct mig_msg *m, uint8_t *p)
@@ -292,6 +297,7 @@ static uint32_t encode_payload(const struct mig_msg *m, uint8_t *p)
                 put64(p + 8, m->challenge.region_size);
                 memcpy(p + 16, m->challenge.nonce, MIG_NONCE_SIZE);
                 memcpy(p + 16 + MIG_NONCE_SIZE, m->challenge.proof, MIG_PROOF_SIZE);
+                memcpy(p + 16 + MIG_NONCE_SIZE + MIG_PROOF_SIZE, m->challenge.salt, MIG_SALT_SIZE);
                 break;
         case MIG_AUTH:
                 memcpy(p, m->auth.proof, MIG_PROOF_SIZE);
@@ -392,6 +398,25 @@ int mig_proof(const char *token, bool source, const uint8_t peer_nonce[MIG_NONCE
         if (!HMAC(EVP_sha256(), token, (int) strlen(token), data, sizeof(data), out, &len) || len != MIG_PROOF_SIZE)
                 return -EIO;
         return 0;
+}
+
+int mig_region_key(const char *token, const uint8_t salt[MIG_SALT_SIZE], uint8_t out[32])
+{
+        static const char info[] = "gmem-mig2 region poly1305";
+        EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+        EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+        OSSL_PARAM params[] = {
+                OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *) "SHA256", 0),
+                OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (char *) token, strlen(token)),
+                OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (uint8_t *) salt, MIG_SALT_SIZE),
+                OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (char *) info, sizeof(info) - 1),
+                OSSL_PARAM_construct_end(),
+        };
+        int r = ctx && EVP_KDF_derive(ctx, out, 32, params) == 1 ? 0 : -EIO;
+
+        EVP_KDF_CTX_free(ctx);
+        EVP_KDF_free(kdf);
+        return r;
 }
 
 bool mig_proof_equal(const uint8_t a[MIG_PROOF_SIZE], const uint8_t b[MIG_PROOF_SIZE])

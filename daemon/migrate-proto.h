@@ -8,12 +8,13 @@
 #include <stdint.h>
 
 #define MIG_MAGIC 0x474d4d47U /* "GMMG" */
-#define MIG_VERSION 1U
+#define MIG_VERSION 2U  /* 2: Poly1305 region tag keyed per migration (1: SHA-256) */
 #define MIG_HEADER_SIZE 16U
 #define MIG_NONCE_SIZE 32U
 #define MIG_PROOF_SIZE 32U   /* HMAC-SHA256 */
-#define MIG_DIGEST_SIZE 32U  /* SHA-256 */
-#define MIG_PAGE_SIZE 4096U  /* the only page size of version 1 */
+#define MIG_DIGEST_SIZE 16U  /* Poly1305 tag of the region (mig_region_key) */
+#define MIG_SALT_SIZE 32U    /* per migration: keys the region tag */
+#define MIG_PAGE_SIZE 4096U  /* the only page size of version 2 */
 #define MIG_MAX_PAGES 256U   /* pages in one DATA frame or REQUEST */
 #define MIG_DATA_FIXED 16U   /* DATA: offset, count, reserved */
 #define MIG_FRAME_MAX (MIG_DATA_FIXED + MIG_MAX_PAGES * (4U + MIG_PAGE_SIZE))
@@ -23,13 +24,13 @@
 
 enum mig_type {
         MIG_HELLO = 1,  /* dst -> src: version, channel, nonce */
-        MIG_CHALLENGE,  /* src -> dst: version, page size, region size, nonce, proof */
+        MIG_CHALLENGE,  /* src -> dst: version, page size, region size, nonce, proof, salt */
         MIG_AUTH,       /* dst -> src: proof */
         MIG_READY,      /* src -> dst: authenticated, requests welcome */
         MIG_REQUEST,    /* dst -> src: offset, count of pages */
         MIG_DATA,       /* src -> dst: offset, count, crc32 per page, the pages */
         MIG_FINISH,     /* dst -> src: everything is here, send the digest */
-        MIG_DIGEST,     /* src -> dst: SHA-256 of the whole region */
+        MIG_DIGEST,     /* src -> dst: Poly1305 tag of the whole region */
         MIG_DONE,       /* dst -> src: status 0 (identical) or a mig_error */
         MIG_ERROR,      /* either way: a mig_error and a message, then the stream ends */
         _MIG_TYPE_MAX,
@@ -61,7 +62,7 @@ struct mig_msg {
                 struct {
                         uint32_t version, page_size;
                         uint64_t region_size;
-                        uint8_t nonce[MIG_NONCE_SIZE], proof[MIG_PROOF_SIZE];
+                        uint8_t nonce[MIG_NONCE_SIZE], proof[MIG_PROOF_SIZE], salt[MIG_SALT_SIZE];
                 } challenge;
                 struct { uint8_t proof[MIG_PROOF_SIZE]; } auth;
                 struct { uint64_t offset; uint32_t count; } request;
@@ -115,6 +116,9 @@ int mig_stream_parse(const uint8_t *buf, size_t size, int (*each)(const struct m
  * from the other direction or another session. */
 int mig_proof(const char *token, bool source, const uint8_t peer_nonce[MIG_NONCE_SIZE],
               const uint8_t own_nonce[MIG_NONCE_SIZE], uint8_t out[MIG_PROOF_SIZE]);
+/* The one-time Poly1305 key of a migration's region tag: HKDF-SHA256 of the
+ * token with the source's per-migration @salt (docs/migration.md, Security). */
+int mig_region_key(const char *token, const uint8_t salt[MIG_SALT_SIZE], uint8_t out[32]);
 /* Constant-time comparison of a received proof with the expected one. */
 bool mig_proof_equal(const uint8_t a[MIG_PROOF_SIZE], const uint8_t b[MIG_PROOF_SIZE]);
 /* A token: MIG_TOKEN_MIN..MAX printable ASCII characters without spaces. */

@@ -62,7 +62,7 @@ static int serve(struct migration *mig, struct mig_conn *c)
 
         if (!m)
                 return -ENOMEM;
-        r = mig_handshake_src(c, mig->token, mig->size, &channel);
+        r = mig_handshake_src(c, mig->token, mig->size, mig->digest.salt, &channel);
         if (r < 0)
                 return r;
         c->timeout_ms = -1; /* the destination asks when it wants */
@@ -172,5 +172,15 @@ static void *acceptor_thread(void *arg)
 
 int migrate_source_start(struct migration *mig)
 {
-        return migration_spawn(mig, acceptor_thread, mig);
+        uint8_t salt[MIG_SALT_SIZE];
+        int r;
+
+        /* A fresh salt per migration: a fresh one-time key for its region tag,
+         * even when the caller reuses a token (docs/migration.md, Security). */
+        r = mig_nonce_new(salt);
+        if (r >= 0)
+                r = mig_digest_key(&mig->digest, mig->token, salt);
+        if (r >= 0)
+                r = migration_spawn(mig, acceptor_thread, mig);
+        return r;
 }

@@ -12,13 +12,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "list.h"
 #include "log.h"
 #include "manager.h"
 #include "migration.h"
 #include "region.h"
+#include "usage.h"
 
 static const char *const state_names[_MIGRATION_STATE_MAX] = {
         [MIGRATION_WAITING] = "waiting", [MIGRATION_RUNNING] = "running", [MIGRATION_COMPLETED] = "completed",
@@ -79,6 +78,7 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         pthread_join(mig->threads[i], NULL);
                         mig->thread_started[i] = false;
                 }
+        mig_digest_stop(&mig->digest); /* before the region's mapping may go */
         if (!mig->finished) {
                 mig->finished = true;
                 mig->notify_source = sd_event_source_disable_unref(mig->notify_source);
@@ -94,6 +94,8 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
                                 mig->region = NULL;
                         }
                 }
+                if (mig->region && !atomic_load(&mig->region->released))
+                        usage_region_changed(mig->region); /* not measured while it moved (usage.c) */
                 mig->reporting = true;
                 migration_bus_finished(mig);
                 mig->reporting = false;
@@ -121,12 +123,8 @@ int migration_new(struct manager *m, enum migration_role role, struct region *re
         mig->latency_us = calloc(MIGRATION_LATENCY_SAMPLES, sizeof(uint32_t));
         mig->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         mig->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        mig->digest = EVP_MD_CTX_new();
-        if (mig->digest && EVP_DigestInit_ex(mig->digest, EVP_sha256(), NULL) != 1) {
-                EVP_MD_CTX_free(mig->digest);
-                mig->digest = NULL;
-        }
-        if (!mig->present || !mig->latency_us || !mig->digest || mig->cancel_fd < 0 || mig->notify_fd < 0) {
+        if (!mig->present || !mig->latency_us || mig_digest_init(&mig->digest, mig->size, true) < 0 ||
+            mig->cancel_fd < 0 || mig->notify_fd < 0) {
                 r = mig->cancel_fd < 0 || mig->notify_fd < 0 ? negative_errno() : -ENOMEM;
                 goto fail;
         }
@@ -134,13 +132,12 @@ int migration_new(struct manager *m, enum migration_role role, struct region *re
         if (r < 0)
                 goto fail;
         pthread_mutex_init(&mig->lock, NULL);
-        pthread_mutex_init(&mig->digest_lock, NULL);
         region->jobs++;
         LIST_PREPEND(m->migrations, mig);
         *ret = TAKE_PTR(mig);
         return 0;
 fail:
-        EVP_MD_CTX_free(mig->digest);
+        mig_digest_done(&mig->digest);
         free(mig->present);
         free(mig->latency_us);
         safe_close(mig->cancel_fd);
@@ -161,8 +158,7 @@ void migration_free(struct migration *mig)
         safe_close(mig->cancel_fd);
         safe_close(mig->notify_fd);
         pthread_mutex_destroy(&mig->lock);
-        pthread_mutex_destroy(&mig->digest_lock);
-        EVP_MD_CTX_free(mig->digest);
+        mig_digest_done(&mig->digest);
         free(mig->present);
         free(mig->latency_us);
         free(mig->endpoint);
@@ -343,28 +339,10 @@ int migration_path(const struct migration *mig, char **ret)
 
 void migration_digest_feed(struct migration *mig, uint64_t offset, uint64_t length)
 {
-        pthread_mutex_lock(&mig->digest_lock);
-        if (!mig->digest_done && offset == mig->digest_cursor &&
-            EVP_DigestUpdate(mig->digest, (const uint8_t *) mig->region->map + offset, length) == 1)
-                mig->digest_cursor += length;
-        pthread_mutex_unlock(&mig->digest_lock);
+        mig_digest_feed(&mig->digest, mig->region->map, offset, length);
 }
 
-int migration_digest_final(struct migration *mig, uint8_t out[32])
+int migration_digest_final(struct migration *mig, uint8_t out[MIG_DIGEST_LEN])
 {
-        unsigned len = 32;
-        int r = 0;
-
-        pthread_mutex_lock(&mig->digest_lock);
-        if (!mig->digest_done) {
-                if (EVP_DigestUpdate(mig->digest, (const uint8_t *) mig->region->map + mig->digest_cursor,
-                                     mig->size - mig->digest_cursor) != 1 ||
-                    EVP_DigestFinal_ex(mig->digest, mig->digest_value, &len) != 1)
-                        r = -EIO;
-                mig->digest_done = r >= 0;
-        }
-        if (r >= 0)
-                memcpy(out, mig->digest_value, 32);
-        pthread_mutex_unlock(&mig->digest_lock);
-        return r;
+        return mig_digest_final(&mig->digest, mig->region->map, out);
 }

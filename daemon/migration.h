@@ -16,6 +16,7 @@
 #include <systemd/sd-event.h>
 
 #include "macro.h"
+#include "migrate-digest.h"
 
 struct manager;
 struct region;
@@ -67,11 +68,7 @@ struct migration {
         uint32_t *latency_us;
         size_t n_latency, latency_next;
 
-        pthread_mutex_t digest_lock; /* the digest, fed by whichever thread moves the next pages */
-        void *digest;                /* EVP_MD_CTX */
-        uint64_t digest_cursor;
-        bool digest_done;
-        uint8_t digest_value[32];
+        struct mig_digest digest; /* fed by whichever thread moves the next pages */
 
         bool finished;             /* threads joined, result reported */
         bool reporting;            /* in migration_bus_finished(): its region may go, it stays */
@@ -108,12 +105,12 @@ struct migration *migration_find(struct manager *m, uint64_t id);
 struct migration *migration_find_by_region(struct manager *m, const struct region *region);
 int migration_path(const struct migration *mig, char **ret);
 
-/* The region's SHA-256, computed while the pages move in order: feed it
- * [offset, offset + length) as it is sent or installed (ignored unless it
- * continues where the digest stands); final hashes the rest from the
- * mapping once and returns the same value every time after. */
+/* The region's tag (keyed Poly1305, migrate-digest.h), computed while the
+ * pages move in order: feed it [offset, offset + length) as it is sent or
+ * installed (ignored unless it continues what was fed); a helper thread takes
+ * it, and final takes the rest from the mapping once, the same value every time after. */
 void migration_digest_feed(struct migration *mig, uint64_t offset, uint64_t length);
-int migration_digest_final(struct migration *mig, uint8_t out[32]);
+int migration_digest_final(struct migration *mig, uint8_t out[MIG_DIGEST_LEN]);
 
 /* Implemented in migration-dbus.c: the loop saw the threads end. */
 void migration_bus_finished(struct migration *mig);

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "migration.h"
 #include "numa-nodes.h"
 #include "usage.h"
 #include "util.h"
@@ -113,11 +114,21 @@ static bool measurable(const struct region *region)
         return region->shared || kernel_counts(region);
 }
 
+/* A migration is moving it: a walk of its pages would race the copy (and
+ * cost gmemd about a tenth of its CPU in bench-migrate); measured at the end
+ * (migration.c calls usage_region_changed() then). */
+static bool migrating(const struct region *region)
+{
+        struct migration *mig = region->manager ? migration_find_by_region(region->manager, region) : NULL;
+
+        return mig && !mig->finished;
+}
+
 /* Changed by gmemd (or never measured), or, in a round over all (begun at
  * @sweep_start, 0 when none), not measured since the round began. */
 static bool region_stale(const struct region *region, uint64_t sweep_start)
 {
-        if (!measurable(region))
+        if (!measurable(region) || migrating(region))
                 return false;
         return !region->resident || region->changed_seq >= region->resident_seq ||
                (sweep_start && region->measured_usec < sweep_start);

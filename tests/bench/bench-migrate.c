@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench-migrate: moving a region between two gmemd regions over loopback TCP
  * (ExportRegion + ImportRegion precopy_only: authentication, CRC32 per page,
- * SHA-256 of the region at both ends) against a plain copy of the same bytes
+ * the keyed Poly1305 tag of the region at both ends) against a plain copy of the same bytes
  * over the same kind of socket, from one guest_memfd mapping into another. */
 #include <errno.h>
 #include <getopt.h>

@@ -15,14 +15,15 @@ def data(offset, pages, corrupt=False):
     return frame('DATA', struct.pack('>QII', offset, len(pages), 0) + crcs + b''.join(pages))
 
 page = bytes(range(256)) * 16
-hello = frame('HELLO', struct.pack('>II', 1, 0) + b'n' * 32)
-challenge = frame('CHALLENGE', struct.pack('>IIQ', 1, PAGE, 1 << 30) + b'N' * 32 + b'P' * 32)
+hello = frame('HELLO', struct.pack('>II', 2, 0) + b'n' * 32)
+# version 2: CHALLENGE ends with the migration's salt, DIGEST is a 16-byte Poly1305 tag
+challenge = frame('CHALLENGE', struct.pack('>IIQ', 2, PAGE, 1 << 30) + b'N' * 32 + b'P' * 32 + b'S' * 32)
 corpus = {
     'valid-hello': hello,
     'valid-challenge': challenge,
     'valid-session': hello + challenge + frame('AUTH', b'p' * 32) + frame('READY', b'')
         + frame('REQUEST', struct.pack('>QII', 0, 2, 0)) + data(0, [page, bytes(PAGE)])
-        + frame('FINISH', b'') + frame('DIGEST', b'd' * 32) + frame('DONE', struct.pack('>II', 0, 0)),
+        + frame('FINISH', b'') + frame('DIGEST', b'd' * 16) + frame('DONE', struct.pack('>II', 0, 0)),
     'valid-error': frame('ERROR', struct.pack('>II', 1, 0) + b'wrong token'),
     'valid-data-max': data(PAGE, [page] * 256),
     'valid-empty': b'',
@@ -46,6 +47,9 @@ corpus = {
     'bad-request-zero': frame('REQUEST', struct.pack('>QII', 0, 0, 0)),
     'bad-error-short': frame('ERROR', b'abc'),
     'bad-after-valid': hello + b'\x47\x4d',
+    'bad-challenge-v1-length': frame('CHALLENGE', struct.pack('>IIQ', 1, PAGE, 1 << 30) + b'N' * 32 + b'P' * 32),
+    'bad-digest-v1-sha256': frame('DIGEST', b'd' * 32),
+    'bad-digest-short': frame('DIGEST', b'd' * 15),
 }
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus', 'migrate-proto')
 os.makedirs(out, exist_ok=True)

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -21,6 +22,7 @@
 #include "bus-errors.h"
 #include "kvm-uapi.h"
 #include "macro.h"
+#include "migrate-digest.h"
 #include "migrate-io.h"
 #include "migrate-proxy.h"
 #include "util.h"
@@ -170,7 +172,7 @@ static char *migration_string(sd_bus *bus, const char *path, const char *propert
 
 /* --- a peer that misbehaves, using the real codec ------------------------------- */
 
-enum misbehave { FAKE_VERSION, FAKE_CORRUPT, FAKE_TRUNCATED, FAKE_OVERSIZED, FAKE_DIGEST };
+enum misbehave { FAKE_VERSION, FAKE_CORRUPT, FAKE_TRUNCATED, FAKE_OVERSIZED, FAKE_DIGEST, FAKE_REPLAYED_TAG };
 
 struct fake_source {
         int listen_fd;
@@ -179,11 +181,27 @@ struct fake_source {
         pthread_t thread;
 };
 
-/* Every page served right (zeros, each with its CRC32), then a digest that
- * is not the region's: only the final comparison can tell. */
-static void serve_wrong_digest(struct mig_conn *c)
+/* The right Poly1305 tag of @size zero bytes, but under the key of @salt. */
+static void zeros_tag(const uint8_t salt[MIG_SALT_SIZE], uint8_t out[MIG_DIGEST_SIZE])
+{
+        _cleanup_free_ uint8_t *zeros = calloc(1, SIZE);
+        struct mig_digest d;
+
+        ASSERT(zeros);
+        ASSERT_OK(mig_digest_init(&d, SIZE, false));
+        ASSERT_OK(mig_digest_key(&d, TOKEN, salt));
+        ASSERT_OK(mig_digest_final(&d, zeros, out));
+        mig_digest_done(&d);
+}
+
+/* Every page served right (zeros, each with its CRC32), then a tag that is
+ * not the region's: an all-zero one, or (@replayed) the right tag of these
+ * very bytes under another migration's key, as a recorded tag would be.
+ * Only the final comparison can tell. */
+static void serve_wrong_digest(struct mig_conn *c, const uint8_t salt[MIG_SALT_SIZE], bool replayed)
 {
         static const uint8_t zeros[MIG_MAX_PAGES * MIG_PAGE_SIZE];
+        uint8_t other[MIG_SALT_SIZE];
         struct mig_msg m;
 
         while (mig_recv(c, &m) >= 0) {
@@ -191,6 +209,10 @@ static void serve_wrong_digest(struct mig_conn *c)
                         ASSERT_OK(mig_send_data(c, m.request.offset, m.request.count, zeros));
                 else if (m.type == MIG_FINISH) {
                         m = (struct mig_msg) { .type = MIG_DIGEST };
+                        memcpy(other, salt, sizeof(other));
+                        other[0] ^= 1;
+                        if (replayed)
+                                zeros_tag(other, m.digest.digest);
                         ASSERT_OK(mig_send(c, &m));
                 } else
                         break;
@@ -200,6 +222,7 @@ static void serve_wrong_digest(struct mig_conn *c)
 static void misbehave(struct fake_source *f, struct mig_conn *c)
 {
         static uint8_t page[MIG_PAGE_SIZE];
+        uint8_t salt[MIG_SALT_SIZE];
         struct mig_msg m;
         enum mig_channel channel;
         uint8_t *b = c->buf;
@@ -212,9 +235,10 @@ static void misbehave(struct fake_source *f, struct mig_conn *c)
                 (void) mig_send(c, &m);
                 return;
         }
-        ASSERT_OK(mig_handshake_src(c, TOKEN, SIZE, &channel));
-        if (f->how == FAKE_DIGEST) {
-                serve_wrong_digest(c);
+        memset(salt, 0x11, sizeof(salt));
+        ASSERT_OK(mig_handshake_src(c, TOKEN, SIZE, salt, &channel));
+        if (f->how == FAKE_DIGEST || f->how == FAKE_REPLAYED_TAG) {
+                serve_wrong_digest(c, salt, f->how == FAKE_REPLAYED_TAG);
                 return;
         }
         ASSERT_OK(mig_recv(c, &m));
@@ -334,6 +358,8 @@ static void import_and_check(const char *endpoint, const char *token, int source
         ASSERT_STREQ(state, "completed");
         ASSERT_EQ(migration_u64(dst, mig, "PagesPresent"), SIZE / 4096);
         ASSERT_EQ(migration_u64(dst, mig, "PagesTotal"), SIZE / 4096);
+        /* Not measured while it moved (usage.c), measured once it completed: all of it. */
+        resident_settles(dst, path, SIZE, 30);
         /* The source hears DONE after the destination answered: its signal says so. */
         process_until(src, source_completed, &want_completed, 60);
         src_mig = migration_of(src, source_region);
@@ -350,11 +376,12 @@ static void test_failures(const char *endpoint)
                             GMEM_ERROR_AUTHENTICATION_FAILED, "does not know the token");
         fake_destination_version(endpoint);
         fake_destination_bad_proof(endpoint);
-        fake_source_case(FAKE_VERSION, GMEM_ERROR_VERSION_MISMATCH, "protocol version 2, this gmemd version 1");
+        fake_source_case(FAKE_VERSION, GMEM_ERROR_VERSION_MISMATCH, "protocol version 3, this gmemd version 2");
         fake_source_case(FAKE_CORRUPT, GMEM_ERROR_CORRUPTED, "arrived corrupted");
         fake_source_case(FAKE_TRUNCATED, GMEM_ERROR_TRUNCATED_FRAME, "truncated frame");
         fake_source_case(FAKE_OVERSIZED, GMEM_ERROR_FRAME_TOO_LARGE, "exceeds its limit");
-        fake_source_case(FAKE_DIGEST, GMEM_ERROR_CORRUPTED, "SHA-256 differs from the source's");
+        fake_source_case(FAKE_DIGEST, GMEM_ERROR_CORRUPTED, "Poly1305 tag differs from the source's");
+        fake_source_case(FAKE_REPLAYED_TAG, GMEM_ERROR_CORRUPTED, "Poly1305 tag differs from the source's");
         /* Bad arguments are refused before anything is built. */
         expect_import_fails(&(struct import_args) { .endpoint = "udp:1.2.3.4:5", .token = TOKEN },
                             GMEM_ERROR_INVALID_ARGUMENT, "neither tcp:HOST:PORT nor unix:PATH");

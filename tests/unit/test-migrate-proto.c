@@ -107,6 +107,26 @@ static void test_errors(void)
         ASSERT_EQ(mig_error_to_errno(1000), -EIO);
 }
 
+/* The region tag's key is RFC 5869 HKDF-SHA256 (a value computed elsewhere),
+ * and another salt or token gives another key. */
+static void test_region_key(void)
+{
+        static const uint8_t want[32] = {
+                0x9c, 0xa0, 0xf5, 0xb0, 0x43, 0xd9, 0xbd, 0x53, 0x98, 0x94, 0xa8, 0xa5, 0xef, 0xb5, 0x81, 0xb6,
+                0x74, 0x31, 0x62, 0x11, 0xad, 0x5e, 0x64, 0x12, 0xd5, 0x83, 0x2d, 0x52, 0xda, 0xef, 0x42, 0x00,
+        };
+        uint8_t salt[MIG_SALT_SIZE], k1[32], k2[32];
+
+        memset(salt, 0xa5, sizeof(salt));
+        ASSERT_OK(mig_region_key("0123456789abcdef-token", salt, k1));
+        ASSERT(memcmp(k1, want, sizeof(want)) == 0);
+        ASSERT_OK(mig_region_key("0123456789abcdef-other", salt, k2));
+        ASSERT(memcmp(k1, k2, sizeof(k1)) != 0);
+        salt[31] ^= 1;
+        ASSERT_OK(mig_region_key("0123456789abcdef-token", salt, k2));
+        ASSERT(memcmp(k1, k2, sizeof(k1)) != 0);
+}
+
 static void test_proofs_and_tokens(void)
 {
         uint8_t a[MIG_NONCE_SIZE], b[MIG_NONCE_SIZE], p1[MIG_PROOF_SIZE], p2[MIG_PROOF_SIZE];
@@ -131,6 +151,8 @@ static void test_proofs_and_tokens(void)
         ASSERT(!mig_proof_equal(p1, p2));
         ASSERT_OK(mig_proof(t1, true, b, a, p2)); /* nonces swapped */
         ASSERT(!mig_proof_equal(p1, p2));
+
+        test_region_key();
 
         ASSERT_EQ(mig_token_check("short", msg, sizeof(msg)), -EINVAL);
         ASSERT_CONTAINS(msg, "5 characters long; 16 to 256");
@@ -164,6 +186,7 @@ struct side {
         int result;
         uint64_t size;
         enum mig_channel channel;
+        uint8_t salt[MIG_SALT_SIZE];
 };
 
 static void *source_side(void *arg)
@@ -172,7 +195,8 @@ static void *source_side(void *arg)
         struct mig_conn c;
 
         ASSERT_OK(mig_conn_init(&c, s->fd, -1, 5000));
-        s->result = mig_handshake_src(&c, s->token, 1 << 20, &s->channel);
+        memset(s->salt, 0xa5, sizeof(s->salt));
+        s->result = mig_handshake_src(&c, s->token, 1 << 20, s->salt, &s->channel);
         if (s->result < 0)
                 mig_send_error(&c, s->result);
         mig_conn_done(&c);
@@ -180,7 +204,8 @@ static void *source_side(void *arg)
 }
 
 /* Handshake over a socketpair: the destination's result; the source's in *src. */
-static int handshake(const char *src_token, const char *dst_token, struct side *src, uint64_t *size)
+static int handshake(const char *src_token, const char *dst_token, struct side *src, uint64_t *size,
+                     uint8_t salt[MIG_SALT_SIZE])
 {
         struct mig_conn c;
         pthread_t t;
@@ -190,7 +215,7 @@ static int handshake(const char *src_token, const char *dst_token, struct side *
         *src = (struct side) { .fd = sv[0], .token = src_token };
         ASSERT_EQ(pthread_create(&t, NULL, source_side, src), 0);
         ASSERT_OK(mig_conn_init(&c, sv[1], -1, 5000));
-        r = mig_handshake_dst(&c, dst_token, MIG_CHANNEL_FAULT, size);
+        r = mig_handshake_dst(&c, dst_token, MIG_CHANNEL_FAULT, size, salt);
         if (r < 0)
                 mig_send_error(&c, r);
         mig_conn_done(&c);
@@ -202,15 +227,17 @@ static void test_handshake(void)
 {
         const char *token = "0123456789abcdef-token";
         struct side src;
+        uint8_t salt[MIG_SALT_SIZE] = {};
         uint64_t size = 0;
 
-        ASSERT_OK(handshake(token, token, &src, &size));
+        ASSERT_OK(handshake(token, token, &src, &size, salt));
         ASSERT_OK(src.result);
         ASSERT_EQ(size, 1 << 20);
         ASSERT_EQ(src.channel, MIG_CHANNEL_FAULT);
+        ASSERT(memcmp(salt, src.salt, MIG_SALT_SIZE) == 0); /* the source's salt came across */
 
         /* A wrong token fails on both ends: neither learns the other's secret. */
-        ASSERT_EQ(handshake(token, "0123456789abcdef-other", &src, &size), -EKEYREJECTED);
+        ASSERT_EQ(handshake(token, "0123456789abcdef-other", &src, &size, salt), -EKEYREJECTED);
         ASSERT_EQ(src.result, -EKEYREJECTED);
 }
 
@@ -237,7 +264,7 @@ static void test_version_mismatch(void)
         ASSERT_OK(mig_payload_decode(MIG_ERROR, buf + MIG_HEADER_SIZE, (uint32_t) k - MIG_HEADER_SIZE, &got, msg,
                                      sizeof(msg)));
         ASSERT_EQ(got.error.code, MIG_ERR_VERSION);
-        ASSERT_CONTAINS(got.error.text, "version 2, this gmemd version 1");
+        ASSERT_CONTAINS(got.error.text, "version 3, this gmemd version 2");
         close(sv[1]);
 }
 

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Runs INSIDE a run-vm guest on the gmem kernel: gmemd postcopy (issue 14) on the kernel's
 # missing-page faults for guest_memfd (KVM_CAP_GUEST_MEMFD_MISSING). Two gmemd in the guest over
-# loopback TCP; a VM on the destination computes a sum over pages it reads in random order
-# while the bulk stream is held back (waiting vCPU, then exit mode through libgmem's fast
-# channel); the bulk stream, cut once, resumes; the region ends byte-identical; a source gone
+# loopback TCP; a VM on the destination computes a sum over pages it reads (and writes) in
+# random order while the bulk stream is held back (waiting vCPU, then exit mode through libgmem's
+# fast channel); the bulk stream, cut once, resumes; the tags match and the region ends as the
+# source's plus the guest's writes; a source gone
 # for good fails the waiting vCPU with EFAULT. Then the host tier's migration test (precopy,
 # wrong token, corruption, truncation, oversize, version mismatch, source gone, resume).
 #
