@@ -15,6 +15,7 @@
 #include "numa-nodes.h"
 #include "populate-plan.h"
 #include "populate.h"
+#include "usage.h"
 
 static void job_notify(struct populate_job *j)
 {
@@ -70,6 +71,32 @@ static void job_measure(struct populate_job *j)
         j->present_counted = count_present(j, &j->present) >= 0;
 }
 
+static int measure_part(struct populate_job *j, uint64_t offset, uint64_t length)
+{
+        if (length == 0)
+                return 0;
+        return node_measure_resident((char *) j->region->map + offset, length, j->region_resident,
+                                     node_count_max());
+}
+
+/* The whole region now, for Resident: the range's numbers when job_measure()
+ * has them, plus the rest of the region. */
+static void job_measure_region(struct populate_job *j)
+{
+        uint64_t end = j->offset + j->length;
+        int r = 0;
+
+        if (j->measured)
+                memcpy(j->region_resident, j->resident, j->n_resident * sizeof(uint64_t));
+        else
+                r = measure_part(j, j->offset, j->length);
+        if (r >= 0)
+                r = measure_part(j, 0, j->offset);
+        if (r >= 0)
+                r = measure_part(j, end, j->region->size - end);
+        j->region_measured = r >= 0;
+}
+
 /* The last worker: measure what the range holds now (never for a private
  * region: the host cannot map it), then let the event loop collect the job. */
 static void job_end(struct populate_job *j)
@@ -80,6 +107,8 @@ static void job_end(struct populate_job *j)
         if (j->resident && !atomic_load(&region->released) &&
             (j->measure || (result < 0 && result != -ECANCELED)))
                 job_measure(j);
+        if (j->region_resident && !atomic_load(&region->released))
+                job_measure_region(j);
         atomic_store(&j->finished, true);
         job_notify(j);
 }
@@ -120,6 +149,7 @@ static void job_free(struct populate_job *j)
         free(j->pools);
         free(j->workers);
         free(j->resident);
+        free(j->region_resident);
         free(j);
 }
 
@@ -171,6 +201,11 @@ int populate_job_start(struct region *region, const struct populate_params *p, u
                 j->n_resident = node_count_max();
                 j->resident = calloc(j->n_resident, sizeof(uint64_t));
                 if (!j->resident)
+                        r = -ENOMEM;
+        }
+        if (r >= 0 && usage_measure_after_populate(region, p->length)) {
+                j->region_resident = calloc(node_count_max(), sizeof(uint64_t));
+                if (!j->region_resident)
                         r = -ENOMEM;
         }
         if (r >= 0) {

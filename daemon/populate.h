@@ -62,6 +62,12 @@ struct populate_job {
         int measure_error;
         uint64_t present;
         bool present_counted;
+
+        /* The whole region after the workers, per node (node_count_max()
+         * entries; NULL when not measured: usage_measure_after_populate()),
+         * for Resident (usage_region_populated()). */
+        uint64_t *region_resident;
+        bool region_measured;
 };
 
 struct populate_params {
