@@ -215,6 +215,8 @@ static void populating_complete(struct populating *p)
         populate_job_free(p->job);
         if (released && region->jobs == 0)
                 region_free(region);
+        else if (released && region->jobs == region->usage_holds)
+                region_drop_memory(region); /* only the refresher has it: it lets go now */
         sd_bus_message_unref(p->msg);
         free(p);
 }

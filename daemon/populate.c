@@ -80,7 +80,8 @@ static int measure_part(struct populate_job *j, uint64_t offset, uint64_t length
 }
 
 /* The whole region now, for Resident: the range's numbers when job_measure()
- * has them, plus the rest of the region. */
+ * has them, or the workers' sums when they measured every chunk, plus the
+ * rest of the region. */
 static void job_measure_region(struct populate_job *j)
 {
         uint64_t end = j->offset + j->length;
@@ -88,7 +89,11 @@ static void job_measure_region(struct populate_job *j)
 
         if (j->measured)
                 memcpy(j->region_resident, j->resident, j->n_resident * sizeof(uint64_t));
-        else
+        else if (j->workers[0].resident && atomic_load(&j->chunks_measured) == j->length)
+                for (unsigned i = 0; i < j->n_workers; i++)
+                        for (unsigned node = 0; node < node_count_max(); node++)
+                                j->region_resident[node] += j->workers[i].resident[node];
+        else /* cancelled or failed midway: what it did not reach may hold pages too */
                 r = measure_part(j, j->offset, j->length);
         if (r >= 0)
                 r = measure_part(j, 0, j->offset);
@@ -135,6 +140,10 @@ static void *populate_worker(void *arg)
                 }
                 atomic_fetch_add(&j->done, len);
                 job_notify(j);
+                /* Here, while the chunk is fresh, on its node's CPUs, in parallel. */
+                if (w->resident && node_measure_resident((char *) j->region->map + off, len, w->resident,
+                                                         node_count_max()) >= 0)
+                        atomic_fetch_add(&j->chunks_measured, len);
         }
         if (atomic_load(&j->region->released))
                 job_fail(j, -ECANCELED, -1);
@@ -146,6 +155,8 @@ static void *populate_worker(void *arg)
 static void job_free(struct populate_job *j)
 {
         safe_close(j->event_fd);
+        for (unsigned i = 0; j->workers && i < j->n_workers; i++)
+                free(j->workers[i].resident);
         free(j->pools);
         free(j->workers);
         free(j->resident);
@@ -185,6 +196,21 @@ static int job_spawn(struct populate_job *j)
         return 0;
 }
 
+/* The region's numbers, and each worker's of its chunks unless the range is
+ * measured at the end anyway (j->measure). */
+static int job_alloc_measure(struct populate_job *j)
+{
+        j->region_resident = calloc(node_count_max(), sizeof(uint64_t));
+        if (!j->region_resident)
+                return -ENOMEM;
+        for (unsigned i = 0; !j->measure && i < j->n_workers; i++) {
+                j->workers[i].resident = calloc(node_count_max(), sizeof(uint64_t));
+                if (!j->workers[i].resident)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 int populate_job_start(struct region *region, const struct populate_params *p, unsigned config_workers,
                        struct populate_job **ret)
 {
@@ -203,11 +229,8 @@ int populate_job_start(struct region *region, const struct populate_params *p, u
                 if (!j->resident)
                         r = -ENOMEM;
         }
-        if (r >= 0 && usage_measure_after_populate(region, p->length)) {
-                j->region_resident = calloc(node_count_max(), sizeof(uint64_t));
-                if (!j->region_resident)
-                        r = -ENOMEM;
-        }
+        if (r >= 0 && usage_measure_after_populate(region, p->length))
+                r = job_alloc_measure(j);
         if (r >= 0) {
                 j->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
                 if (j->event_fd < 0)
