@@ -233,6 +233,8 @@ static void store_measurement(struct region *region, struct usage_item *item, ui
 {
         if (item->seq <= region->resident_seq)
                 return; /* measured inline meanwhile, later than this */
+        if (item->seq < region->changed_seq)
+                return; /* gmemd changed it after this began (it may predate the change): the next batch */
         if (item->result < 0) {
                 log_debug_errno(item->result, "Cannot measure region %" PRIu64 ": %m", region->id);
                 return;

@@ -34,10 +34,11 @@ const uint64_t *region_usage_per_node_fresh(struct region *region);
 /* gmemd changed what @region holds (created, populated, discarded): measure it again soon. */
 void usage_region_changed(struct region *region);
 
-/* A populate of @length bytes measures the whole region on its last worker
- * (off the event loop) when this says so: a shared region the kernel does not
- * count, at most USAGE_INLINE_MAX or this many times @length (a walk of a few
- * times the bytes just cleared). Larger ones are left to the refresher. */
+/* A populate of @length bytes measures the whole region on its workers (off
+ * the event loop: each its chunks, the last one the rest) when this says so:
+ * a shared region the kernel does not count, at most USAGE_INLINE_MAX or this
+ * many times @length (a walk of a few times the bytes just cleared). Larger
+ * ones are left to the refresher. */
 #define USAGE_POPULATE_MEASURE_FACTOR 4ULL
 bool usage_measure_after_populate(const struct region *region, uint64_t length);
 /* A populate of @region ended: usage_region_changed(), and @resident (taken
