@@ -35,6 +35,7 @@ struct populating {
         sd_bus_track *caller;
         const char *cancelled_by; /* why the job was cancelled, if it was */
         uint64_t started_usec, last_signal_usec, last_signal_done;
+        uint64_t changed_seq; /* the region's when the job started (usage_region_populated()) */
         struct populating *next, *prev;
 };
 
@@ -202,7 +203,9 @@ static void populating_complete(struct populating *p)
         sd_event_source_disable_unref(p->timer);
         p->caller = sd_bus_track_unref(p->caller);
         result = populate_job_join(p->job);
-        usage_region_changed(region); /* accounting: measure it again (usage.c) */
+        /* Accounting: the job's measurement as Resident, or measure it again (usage.c). */
+        usage_region_populated(region, p->changed_seq,
+                               p->job->region_measured ? TAKE_PTR(p->job->region_resident) : NULL);
         log_populated(p, result);
         emit_progress(p, true);
         reply_populated(p, result);
@@ -212,6 +215,8 @@ static void populating_complete(struct populating *p)
         populate_job_free(p->job);
         if (released && region->jobs == 0)
                 region_free(region);
+        else if (released && region->jobs == region->usage_holds)
+                region_drop_memory(region); /* only the refresher has it: it lets go now */
         sd_bus_message_unref(p->msg);
         free(p);
 }
@@ -288,7 +293,8 @@ int bus_populate_async(struct region *region, sd_bus_message *msg, const struct 
 
         if (!p)
                 return -ENOMEM;
-        *p = (struct populating) { .manager = m, .region = region, .reply = reply };
+        *p = (struct populating) { .manager = m, .region = region, .reply = reply,
+                                   .changed_seq = region->changed_seq };
         r = populate_job_start(region, params, m->config.populate_workers, &p->job);
         if (r < 0)
                 return bus_reply_errno(error, r, "cannot start populating: %m");

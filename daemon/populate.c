@@ -15,6 +15,7 @@
 #include "numa-nodes.h"
 #include "populate-plan.h"
 #include "populate.h"
+#include "usage.h"
 
 static void job_notify(struct populate_job *j)
 {
@@ -70,6 +71,37 @@ static void job_measure(struct populate_job *j)
         j->present_counted = count_present(j, &j->present) >= 0;
 }
 
+static int measure_part(struct populate_job *j, uint64_t offset, uint64_t length)
+{
+        if (length == 0)
+                return 0;
+        return node_measure_resident((char *) j->region->map + offset, length, j->region_resident,
+                                     node_count_max());
+}
+
+/* The whole region now, for Resident: the range's numbers when job_measure()
+ * has them, or the workers' sums when they measured every chunk, plus the
+ * rest of the region. */
+static void job_measure_region(struct populate_job *j)
+{
+        uint64_t end = j->offset + j->length;
+        int r = 0;
+
+        if (j->measured)
+                memcpy(j->region_resident, j->resident, j->n_resident * sizeof(uint64_t));
+        else if (j->workers[0].resident && atomic_load(&j->chunks_measured) == j->length)
+                for (unsigned i = 0; i < j->n_workers; i++)
+                        for (unsigned node = 0; node < node_count_max(); node++)
+                                j->region_resident[node] += j->workers[i].resident[node];
+        else /* cancelled or failed midway: what it did not reach may hold pages too */
+                r = measure_part(j, j->offset, j->length);
+        if (r >= 0)
+                r = measure_part(j, 0, j->offset);
+        if (r >= 0)
+                r = measure_part(j, end, j->region->size - end);
+        j->region_measured = r >= 0;
+}
+
 /* The last worker: measure what the range holds now (never for a private
  * region: the host cannot map it), then let the event loop collect the job. */
 static void job_end(struct populate_job *j)
@@ -80,6 +112,8 @@ static void job_end(struct populate_job *j)
         if (j->resident && !atomic_load(&region->released) &&
             (j->measure || (result < 0 && result != -ECANCELED)))
                 job_measure(j);
+        if (j->region_resident && !atomic_load(&region->released))
+                job_measure_region(j);
         atomic_store(&j->finished, true);
         job_notify(j);
 }
@@ -106,6 +140,10 @@ static void *populate_worker(void *arg)
                 }
                 atomic_fetch_add(&j->done, len);
                 job_notify(j);
+                /* Here, while the chunk is fresh, on its node's CPUs, in parallel. */
+                if (w->resident && node_measure_resident((char *) j->region->map + off, len, w->resident,
+                                                         node_count_max()) >= 0)
+                        atomic_fetch_add(&j->chunks_measured, len);
         }
         if (atomic_load(&j->region->released))
                 job_fail(j, -ECANCELED, -1);
@@ -117,9 +155,12 @@ static void *populate_worker(void *arg)
 static void job_free(struct populate_job *j)
 {
         safe_close(j->event_fd);
+        for (unsigned i = 0; j->workers && i < j->n_workers; i++)
+                free(j->workers[i].resident);
         free(j->pools);
         free(j->workers);
         free(j->resident);
+        free(j->region_resident);
         free(j);
 }
 
@@ -155,6 +196,21 @@ static int job_spawn(struct populate_job *j)
         return 0;
 }
 
+/* The region's numbers, and each worker's of its chunks unless the range is
+ * measured at the end anyway (j->measure). */
+static int job_alloc_measure(struct populate_job *j)
+{
+        j->region_resident = calloc(node_count_max(), sizeof(uint64_t));
+        if (!j->region_resident)
+                return -ENOMEM;
+        for (unsigned i = 0; !j->measure && i < j->n_workers; i++) {
+                j->workers[i].resident = calloc(node_count_max(), sizeof(uint64_t));
+                if (!j->workers[i].resident)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 int populate_job_start(struct region *region, const struct populate_params *p, unsigned config_workers,
                        struct populate_job **ret)
 {
@@ -173,6 +229,8 @@ int populate_job_start(struct region *region, const struct populate_params *p, u
                 if (!j->resident)
                         r = -ENOMEM;
         }
+        if (r >= 0 && usage_measure_after_populate(region, p->length))
+                r = job_alloc_measure(j);
         if (r >= 0) {
                 j->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
                 if (j->event_fd < 0)

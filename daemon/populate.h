@@ -35,6 +35,9 @@ struct populate_worker {
         cpu_set_t cpus;
         pthread_t thread;
         char cpu_list[128]; /* what it found itself allowed on, set when it starts */
+        /* Per node, the chunks it populated, each measured right after (when
+         * the job measures the region and not the range at the end). */
+        uint64_t *resident;
 };
 
 struct populate_job {
@@ -48,6 +51,7 @@ struct populate_job {
         unsigned n_workers, n_started;
 
         atomic_uint_fast64_t done; /* bytes populated so far */
+        atomic_uint_fast64_t chunks_measured; /* of those, measured by their worker */
         atomic_int result;         /* first failure, or -ECANCELED */
         atomic_int failed_node;    /* node of the worker that failed, -1 for none/any */
         atomic_uint running;       /* workers not yet ended */
@@ -62,6 +66,12 @@ struct populate_job {
         int measure_error;
         uint64_t present;
         bool present_counted;
+
+        /* The whole region after the workers, per node (node_count_max()
+         * entries; NULL when not measured: usage_measure_after_populate()),
+         * for Resident (usage_region_populated()). */
+        uint64_t *region_resident;
+        bool region_measured;
 };
 
 struct populate_params {

@@ -244,6 +244,8 @@ static void store_measurement(struct region *region, struct usage_item *item, ui
 {
         if (item->seq <= region->resident_seq)
                 return; /* measured inline meanwhile, later than this */
+        if (item->seq < region->changed_seq)
+                return; /* gmemd changed it after this began (it may predate the change): the next batch */
         if (item->result < 0) {
                 log_debug_errno(item->result, "Cannot measure region %" PRIu64 ": %m", region->id);
                 return;
@@ -338,6 +340,30 @@ void usage_region_changed(struct region *region)
 
                 arm_timer(u, due > now ? due - now : 0);
         }
+}
+
+bool usage_measure_after_populate(const struct region *region, uint64_t length)
+{
+        if (!region->shared || !region->map || kernel_counts(region))
+                return false; /* nothing to walk, or one ioctl on the loop does it */
+        return region->size <= USAGE_INLINE_MAX || region->size / USAGE_POPULATE_MEASURE_FACTOR <= length;
+}
+
+void usage_region_populated(struct region *region, uint64_t changed_seq, uint64_t *resident)
+{
+        struct usage_refresher *u = region->manager ? region->manager->usage : NULL;
+        /* Another change since the job started (a Discard, another populate
+         * done) may have come after the walk: then the refresher's turn. */
+        bool exact = resident && region->changed_seq == changed_seq && !atomic_load(&region->released);
+
+        usage_region_changed(region);
+        if (!exact) {
+                free(resident);
+                return;
+        }
+        /* Newer than the change, and than any batch in flight: that one's
+         * older measurement is dropped when it comes back (store_measurement()). */
+        store_resident(region, resident, u ? ++u->seq : region->changed_seq + 1, now_usec());
 }
 
 static const uint64_t *measure_inline(struct region *region)

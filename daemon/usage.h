@@ -8,6 +8,7 @@
  * region_usage_per_node() with them and the rest follows. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -32,6 +33,19 @@ const uint64_t *region_usage_per_node(struct region *region);
 const uint64_t *region_usage_per_node_fresh(struct region *region);
 /* gmemd changed what @region holds (created, populated, discarded): measure it again soon. */
 void usage_region_changed(struct region *region);
+
+/* A populate of @length bytes measures the whole region on its workers (off
+ * the event loop: each its chunks, the last one the rest) when this says so:
+ * a shared region the kernel does not count, at most USAGE_INLINE_MAX or this
+ * many times @length (a walk of a few times the bytes just cleared). Larger
+ * ones are left to the refresher. */
+#define USAGE_POPULATE_MEASURE_FACTOR 4ULL
+bool usage_measure_after_populate(const struct region *region, uint64_t length);
+/* A populate of @region ended: usage_region_changed(), and @resident (taken
+ * over; NULL when not measured), measured after the workers were done, kept
+ * as the newest numbers unless gmemd changed the region since @changed_seq
+ * (region->changed_seq when the populate started). */
+void usage_region_populated(struct region *region, uint64_t changed_seq, uint64_t *resident);
 
 /* Host nodes with budget, charged (promised: each region's planned share or
  * what it holds there, whichever is more) and outstanding. O(regions x nodes),

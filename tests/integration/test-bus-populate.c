@@ -73,12 +73,57 @@ static void test_loop_serves_while_populating(sd_bus *bus)
         wait_both(bus, &populate, &list);
         ASSERT(!populate.error_name && !list.error_name);
         ASSERT(list.order < populate.order);
-        resident_settles(bus, path, BIG, 60);
+        /* Larger than gmemd measures on its event loop: the job measured it. */
+        ASSERT(resident_total(bus, path) == BIG);
         printf("ok: Populate of %llu MiB on a worker; a ListRegions sent after it was answered first\n",
                BIG / MIB);
         region_release(bus, path);
         pending_call_done(&populate);
         pending_call_done(&list);
+}
+
+/* Resident right after a Populate of a range of a region larger than gmemd
+ * measures on its event loop (USAGE_INLINE_MAX, 64 MiB) but within 4 times
+ * the range: exactly the range, measured by the populate's last worker, with
+ * a PropertiesChanged before the reply. Then one more range: the numbers of
+ * the first populate are not the ones read after the second. Without the
+ * job's measurement the reads return the refresher's older numbers. */
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        (*(unsigned *) userdata)++;
+        return 0;
+}
+
+static void test_resident_exact_after_range(sd_bus *bus)
+{
+        _cleanup_close_ int vm = make_vm(), g = make_gmem(vm, BIG);
+        _cleanup_free_ char *path = create_plain(bus, vm, g, BIG);
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        unsigned changed = 0;
+        int r;
+
+        ASSERT_OK(sd_bus_match_signal(bus, &slot, "org.gmem1", path, "org.freedesktop.DBus.Properties",
+                                      "PropertiesChanged", on_properties_changed, &changed));
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Populate", NULL, NULL, "tt",
+                                     BIG / 4, BIG / 4));
+        ASSERT(resident_total(bus, path) == BIG / 4);
+        /* Dispatch what came so far (the refresher's first measurement of the
+         * new region, the populate's): the next change is the second populate's. */
+        while ((r = sd_bus_process(bus, NULL)) > 0)
+                ;
+        ASSERT_OK(r);
+        changed = 0;
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Populate", NULL, NULL, "tt",
+                                     BIG / 2 + BIG / 4, BIG / 4));
+        /* Its PropertiesChanged came before the reply: queued, dispatched without waiting. */
+        while ((r = sd_bus_process(bus, NULL)) > 0)
+                ;
+        ASSERT_OK(r);
+        ASSERT(changed >= 1);
+        ASSERT(resident_total(bus, path) == BIG / 2);
+        printf("ok: Resident exact at once after populating %llu MiB twice of a %llu MiB region\n",
+               BIG / 4 / MIB, BIG / MIB);
+        region_release(bus, path);
 }
 
 /* A Release sent after a Populate is answered first, the Populate then fails
@@ -151,6 +196,7 @@ int main(void)
         bus = bus_test_start(&e, NULL);
         before = daemon_holdings(&e, bus);
         test_loop_serves_while_populating(bus);
+        test_resident_exact_after_range(bus);
         test_release_stops_worker(&e, bus);
         /* The region released under its worker was freed when the worker ended. */
         expect_same_holdings(&e, bus, &before);
