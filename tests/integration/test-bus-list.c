@@ -243,7 +243,9 @@ static void test_hostile(struct test_env *e, sd_bus *bus, size_t n)
                 printf("ok: a filter that is no a{sv} -> %s\n", error.name);
         }
         ASSERT(test_env_daemon_alive(e));
-        ASSERT(test_env_daemon_fds(e) == fds);
+        /* No more than before: the baseline, taken right after the last test released a
+         * region, may still count an fd gmemd closes a moment later (seen under ASan). */
+        ASSERT(test_env_daemon_fds(e) <= fds);
         ASSERT(list_all(bus, rows) == n);
         printf("ok: hostile filters refused by name; gmemd alive, %d fds as before, %zu regions\n", fds, n);
 }
