@@ -249,6 +249,40 @@ void bus_reattach_owners(struct manager *m)
 }
 
 /* Answer @msg with one array of @contents, its items added by @append. */
+int bus_read_dict(sd_bus_message *msg,
+                  int (*entry)(sd_bus_message *msg, const char *key, void *userdata, sd_bus_error *error),
+                  void *userdata, sd_bus_error *error)
+{
+        int r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+
+        while (r >= 0 && (r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                const char *key;
+
+                r = sd_bus_message_read_basic(msg, 's', &key);
+                if (r >= 0)
+                        r = entry(msg, key, userdata, error);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(msg);
+        }
+        return r < 0 ? r : sd_bus_message_exit_container(msg);
+}
+
+int bus_open_dict_entry(sd_bus_message *reply, const char *key, const char *type)
+{
+        int r = sd_bus_message_open_container(reply, 'e', "sv");
+
+        if (r >= 0)
+                r = sd_bus_message_append_basic(reply, 's', key);
+        return r < 0 ? r : sd_bus_message_open_container(reply, 'v', type);
+}
+
+int bus_close_dict_entry(sd_bus_message *reply)
+{
+        int r = sd_bus_message_close_container(reply);
+
+        return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
 int bus_reply_array(sd_bus_message *msg, const char *contents,
                     int (*append)(sd_bus_message *reply, const void *data), const void *data)
 {

@@ -51,6 +51,19 @@ void client_free(struct client *c);
  * handlers return. */
 int bus_reply_errno(sd_bus_error *error, int r, const char *fmt, ...) _printf_(3, 4);
 
+/* Walk the a{sv} @msg stands at: for each entry, @entry gets its key with @msg at the
+ * entry's variant, and reads that variant (or refuses it). The first negative return
+ * ends the walk and is returned. */
+int bus_read_dict(sd_bus_message *msg,
+                  int (*entry)(sd_bus_message *msg, const char *key, void *userdata, sd_bus_error *error),
+                  void *userdata, sd_bus_error *error);
+
+/* One {sv} entry of an a{sv} being built: opened with its key, up to inside its variant of
+ * type @type... */
+int bus_open_dict_entry(sd_bus_message *reply, const char *key, const char *type);
+/* ...and closed again, variant and entry. */
+int bus_close_dict_entry(sd_bus_message *reply);
+
 /* Answer @msg with one array of @contents, its items added by @append. */
 int bus_reply_array(sd_bus_message *msg, const char *contents,
                     int (*append)(sd_bus_message *reply, const void *data), const void *data);

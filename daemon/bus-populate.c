@@ -314,31 +314,28 @@ int bus_populate_async(struct region *region, sd_bus_message *msg, const struct 
         return 1;
 }
 
-int bus_populate_read_options(sd_bus_message *msg, struct populate_params *p, sd_bus_error *error)
+/* One option of PopulateWithOptions, its key read (bus_read_dict()). */
+static int read_populate_option(sd_bus_message *msg, const char *key, void *userdata, sd_bus_error *error)
 {
-        const char *key;
+        struct populate_params *p = userdata;
         int r;
 
-        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
-        while (r >= 0 && (r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
-                r = sd_bus_message_read(msg, "s", &key);
-                if (r < 0)
-                        return r;
-                if (!streq(key, "workers"))
-                        return bus_reply_errno(error, -EINVAL, "unknown option '%s' (known: workers)", key);
-                if (sd_bus_message_enter_container(msg, 'v', "u") <= 0)
-                        return bus_reply_errno(error, -EINVAL, "option 'workers' must be a 'u'");
-                r = sd_bus_message_read(msg, "u", &p->workers_per_node);
-                if (r < 0)
-                        return r;
-                if (p->workers_per_node < 1 || p->workers_per_node > POPULATE_WORKERS_MAX)
-                        return bus_reply_errno(error, -EINVAL, "option 'workers' is %u; give 1 to %u workers per node",
-                                               p->workers_per_node, POPULATE_WORKERS_MAX);
-                r = sd_bus_message_exit_container(msg);
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(msg);
-        }
-        return r < 0 ? r : sd_bus_message_exit_container(msg);
+        if (!streq(key, "workers"))
+                return bus_reply_errno(error, -EINVAL, "unknown option '%s' (known: workers)", key);
+        if (sd_bus_message_enter_container(msg, 'v', "u") <= 0)
+                return bus_reply_errno(error, -EINVAL, "option 'workers' must be a 'u'");
+        r = sd_bus_message_read(msg, "u", &p->workers_per_node);
+        if (r < 0)
+                return r;
+        if (p->workers_per_node < 1 || p->workers_per_node > POPULATE_WORKERS_MAX)
+                return bus_reply_errno(error, -EINVAL, "option 'workers' is %u; give 1 to %u workers per node",
+                                       p->workers_per_node, POPULATE_WORKERS_MAX);
+        return sd_bus_message_exit_container(msg);
+}
+
+int bus_populate_read_options(sd_bus_message *msg, struct populate_params *p, sd_bus_error *error)
+{
+        return bus_read_dict(msg, read_populate_option, p, error);
 }
 
 unsigned bus_populate_cancel(struct region *region)

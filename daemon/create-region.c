@@ -43,6 +43,7 @@ struct create_request {
         unsigned *cpu_nodes; /* ...and the nodes of those CPUs */
         size_t n_cpu_nodes;
         const struct create_extra *extra; /* ImportRegion's additions, or NULL */
+        unsigned given; /* the options given so far, by index */
 };
 
 static void create_request_done(struct create_request *q)
@@ -216,22 +217,20 @@ static int refuse_unknown_option(const struct create_request *q, const char *key
         return bus_reply_errno(error, -EINVAL, "unknown option '%s' (known: %s)", key, known);
 }
 
-/* One {sv} entry of the options, inside its dict entry. */
-static int read_option(sd_bus_message *msg, struct create_request *q, unsigned *seen, sd_bus_error *error)
+/* One {sv} entry of the options, its key read (bus_read_dict()). */
+static int read_option(sd_bus_message *msg, const char *key, void *userdata, sd_bus_error *error)
 {
-        const char *key, *want, *contents;
+        struct create_request *q = userdata;
+        const char *want, *contents;
         char type;
         int option, r;
 
-        r = sd_bus_message_read(msg, "s", &key);
-        if (r < 0)
-                return r;
         option = option_from_key(q, key);
         if (option < 0)
                 return refuse_unknown_option(q, key, error);
-        if (*seen & (1U << option))
+        if (q->given & (1U << option))
                 return bus_reply_errno(error, -EINVAL, "option '%s' is given twice", key);
-        *seen |= 1U << option;
+        q->given |= 1U << option;
 
         want = option < _GMEM_OPTION_MAX ? gmem_create_options[option].signature
                                          : q->extra->options[option - _GMEM_OPTION_MAX].signature;
@@ -252,7 +251,6 @@ static int read_option(sd_bus_message *msg, struct create_request *q, unsigned *
 
 static int read_request(sd_bus_message *msg, struct create_request *q, sd_bus_error *error)
 {
-        unsigned seen = 0;
         int r;
 
         r = sd_bus_message_read(msg, "ht", &q->vm_fd, &q->size);
@@ -260,20 +258,7 @@ static int read_request(sd_bus_message *msg, struct create_request *q, sd_bus_er
                 r = q->extra->read_arguments(msg, q->extra->userdata, error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
-                r = read_option(msg, q, &seen, error);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(msg);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(msg);
+        return bus_read_dict(msg, read_option, q, error);
 }
 
 /* --- validating it ----------------------------------------------------------- */

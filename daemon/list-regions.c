@@ -19,7 +19,7 @@
 /* What ListRegionsFiltered's a{sv} asks for; zeroes ask for nothing. */
 struct list_filter {
         const struct manager *manager;
-        bool by_owner;
+        unsigned given; /* the filters given, 1U << FILTER_* */
         uint32_t owner_uid;
         uint32_t offset;   /* matching regions to skip */
         uint32_t limit;    /* 0: all */
@@ -63,7 +63,7 @@ static int append_region(sd_bus_message *reply, const struct region *reg)
 
 static bool filter_matches(const struct list_filter *f, const struct region *reg)
 {
-        if (f->by_owner && (uint32_t) reg->owner_uid != f->owner_uid)
+        if ((f->given & (1U << FILTER_OWNER_UID)) && (uint32_t) reg->owner_uid != f->owner_uid)
                 return false;
         return f->below_id == 0 || reg->id < f->below_id;
 }
@@ -130,48 +130,25 @@ static int read_filter_value(sd_bus_message *msg, size_t k, struct list_filter *
                 return bus_reply_errno(error, -EINVAL, "filter 'limit' is 0; give 1 or more, or leave it out for all");
         if (k == FILTER_BELOW_ID && f->below_id == 0)
                 return bus_reply_errno(error, -EINVAL, "filter 'below_id' is 0; region ids start at 1");
-        f->by_owner |= k == FILTER_OWNER_UID;
         return sd_bus_message_exit_container(msg);
 }
 
-/* One {sv} entry, inside its dict entry. */
-static int read_filter_entry(sd_bus_message *msg, struct list_filter *f, unsigned *seen, sd_bus_error *error)
+/* One {sv} entry, its key read (bus_read_dict()). */
+static int read_filter_entry(sd_bus_message *msg, const char *key, void *userdata, sd_bus_error *error)
 {
-        const char *key;
+        struct list_filter *f = userdata;
         size_t k;
-        int r;
 
-        r = sd_bus_message_read_basic(msg, 's', &key);
-        if (r < 0)
-                return r;
         for (k = 0; k < _FILTER_MAX; k++)
                 if (streq(filter_keys[k].key, key))
                         break;
         if (k == _FILTER_MAX)
                 return bus_reply_errno(error, -EINVAL,
                                        "unknown filter '%s' (known: owner_uid, offset, limit, below_id)", key);
-        if (*seen & (1U << k))
+        if (f->given & (1U << k))
                 return bus_reply_errno(error, -EINVAL, "filter '%s' is given twice", key);
-        *seen |= 1U << k;
+        f->given |= 1U << k;
         return read_filter_value(msg, k, f, error);
-}
-
-static int read_filter(sd_bus_message *msg, struct list_filter *f, sd_bus_error *error)
-{
-        unsigned seen = 0;
-        int r;
-
-        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
-                r = read_filter_entry(msg, f, &seen, error);
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(msg);
-                if (r < 0)
-                        return r;
-        }
-        return r < 0 ? r : sd_bus_message_exit_container(msg);
 }
 
 int bus_method_list_regions_filtered(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -184,7 +161,7 @@ int bus_method_list_regions_filtered(sd_bus_message *msg, void *userdata, sd_bus
         r = bus_check_caller(m, msg, &caller, error);
         if (r < 0)
                 return r;
-        r = read_filter(msg, &f, error);
+        r = bus_read_dict(msg, read_filter_entry, &f, error);
         if (r < 0)
                 return r;
         return bus_reply_array(msg, "(ostsu)", append_regions, &f);

@@ -35,32 +35,13 @@ static int property_get_version(sd_bus *bus, const char *path, const char *inter
         return sd_bus_message_append(reply, "s", GMEM_VERSION);
 }
 
-/* One {sv} entry of an a{sv}: opened with its key and variant type... */
-static int open_entry(sd_bus_message *reply, const char *key, const char *type)
-{
-        int r = sd_bus_message_open_container(reply, 'e', "sv");
-
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "s", key);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'v', type);
-        return r;
-}
-
-/* ...and closed again. */
-static int close_entry(sd_bus_message *reply)
-{
-        int r = sd_bus_message_close_container(reply);
-
-        return r < 0 ? r : sd_bus_message_close_container(reply);
-}
 
 static int append_entry(sd_bus_message *reply, const char *key, const char *type, ...)
 {
         va_list ap;
         int r;
 
-        r = open_entry(reply, key, type);
+        r = bus_open_dict_entry(reply, key, type);
         if (r < 0)
                 return r;
         va_start(ap, type);
@@ -68,14 +49,14 @@ static int append_entry(sd_bus_message *reply, const char *key, const char *type
         va_end(ap);
         if (r < 0)
                 return r;
-        return close_entry(reply);
+        return bus_close_dict_entry(reply);
 }
 
 static int append_modules(sd_bus_message *reply, const struct kernel_features *f, bool parameters)
 {
         int r;
 
-        r = open_entry(reply, parameters ? "ModuleParameters" : "Modules", "a{ss}");
+        r = bus_open_dict_entry(reply, parameters ? "ModuleParameters" : "Modules", "a{ss}");
         if (r < 0)
                 return r;
         r = sd_bus_message_open_container(reply, 'a', "{ss}");
@@ -105,16 +86,16 @@ static int append_modules(sd_bus_message *reply, const struct kernel_features *f
         r = sd_bus_message_close_container(reply);
         if (r < 0)
                 return r;
-        return close_entry(reply);
+        return bus_close_dict_entry(reply);
 }
 
 static int append_folio_sizes(sd_bus_message *reply, const struct kernel_features *f)
 {
-        int r = open_entry(reply, "GuestMemfdFolioSizes", "at");
+        int r = bus_open_dict_entry(reply, "GuestMemfdFolioSizes", "at");
 
         if (r >= 0)
                 r = sd_bus_message_append_array(reply, 't', f->folio_sizes, f->n_folio_sizes * sizeof(uint64_t));
-        return r < 0 ? r : close_entry(reply);
+        return r < 0 ? r : bus_close_dict_entry(reply);
 }
 
 static int property_get_kernel_features(sd_bus *bus, const char *path, const char *interface,

@@ -28,25 +28,20 @@
 
 /* --- ExportRegion ----------------------------------------------------------- */
 
-static int read_export_options(sd_bus_message *msg, const char **listen, const char **token, sd_bus_error *error)
-{
-        const char *key;
-        int r;
+/* ExportRegion's options, as given (strings of the message). */
+struct export_options {
+        const char *listen, *token;
+};
 
-        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
-        while (r >= 0 && (r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
-                r = sd_bus_message_read(msg, "s", &key);
-                if (r < 0)
-                        return r;
-                if (!streq(key, "listen") && !streq(key, "token"))
-                        return bus_reply_errno(error, -EINVAL, "unknown option '%s' (known: listen, token)", key);
-                if (sd_bus_message_verify_type(msg, 'v', "s") <= 0)
-                        return bus_reply_errno(error, -EINVAL, "option '%s' must be of type 's'", key);
-                r = sd_bus_message_read(msg, "v", "s", streq(key, "listen") ? listen : token);
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(msg);
-        }
-        return r < 0 ? r : sd_bus_message_exit_container(msg);
+static int read_export_option(sd_bus_message *msg, const char *key, void *userdata, sd_bus_error *error)
+{
+        struct export_options *o = userdata;
+
+        if (!streq(key, "listen") && !streq(key, "token"))
+                return bus_reply_errno(error, -EINVAL, "unknown option '%s' (known: listen, token)", key);
+        if (sd_bus_message_verify_type(msg, 'v', "s") <= 0)
+                return bus_reply_errno(error, -EINVAL, "option '%s' must be of type 's'", key);
+        return sd_bus_message_read(msg, "v", "s", streq(key, "listen") ? &o->listen : &o->token);
 }
 
 static int export_check(struct manager *m, struct region *region, const char *token, sd_bus_error *error)
@@ -70,7 +65,8 @@ static int export_check(struct manager *m, struct region *region, const char *to
 int bus_method_export_region(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
         struct manager *m = userdata;
-        const char *path, *listen = "tcp:0.0.0.0:0", *token = NULL;
+        struct export_options o = { .listen = "tcp:0.0.0.0:0" };
+        const char *path;
         struct migration *mig;
         struct region *region = NULL;
         char why[256] = "";
@@ -85,14 +81,15 @@ int bus_method_export_region(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (!region)
                 return bus_reply_errno(error, -ENOENT, "no region %s", path);
         if ((r = bus_check_region_owner(region, msg, "export", error)) < 0 ||
-            (r = read_export_options(msg, &listen, &token, error)) < 0 || (r = export_check(m, region, token, error)) < 0)
+            (r = bus_read_dict(msg, read_export_option, &o, error)) < 0 ||
+            (r = export_check(m, region, o.token, error)) < 0)
                 return r;
         r = migration_new(m, MIGRATION_SOURCE, region, &mig);
         if (r < 0)
                 return bus_reply_errno(error, r, "cannot set up the migration: %m");
-        r = mig_listen(listen, &mig->listen_fd, &mig->endpoint, why, sizeof(why));
+        r = mig_listen(o.listen, &mig->listen_fd, &mig->endpoint, why, sizeof(why));
         if (r >= 0)
-                r = token ? ((mig->token = strdup(token)) ? 0 : -ENOMEM) : mig_token_new(&mig->token);
+                r = o.token ? ((mig->token = strdup(o.token)) ? 0 : -ENOMEM) : mig_token_new(&mig->token);
         if (r >= 0)
                 r = migrate_source_start(mig);
         if (r < 0) {

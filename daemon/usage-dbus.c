@@ -65,38 +65,28 @@ static int append_fact(sd_bus_message *reply, const char *key, const char *type,
         va_list ap;
         int r;
 
-        r = sd_bus_message_open_container(reply, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "s", key);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'v', type);
+        r = bus_open_dict_entry(reply, key, type);
         if (r < 0)
                 return r;
         va_start(ap, type);
         r = sd_bus_message_appendv(reply, type, ap);
         va_end(ap);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        return r < 0 ? r : sd_bus_message_close_container(reply);
+        return r < 0 ? r : bus_close_dict_entry(reply);
 }
 
 /* An {sv} entry whose value is an array of @item, opened up to the array; close with close_array_fact(). */
 static int open_array_fact(sd_bus_message *reply, const char *key, const char *variant, const char *item)
 {
-        int r = sd_bus_message_open_container(reply, 'e', "sv");
+        int r = bus_open_dict_entry(reply, key, variant);
 
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "s", key);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'v', variant);
         return r < 0 ? r : sd_bus_message_open_container(reply, 'a', item);
 }
 
 static int close_array_fact(sd_bus_message *reply, int r)
 {
-        for (int close = 0; r >= 0 && close < 3; close++)
+        if (r >= 0)
                 r = sd_bus_message_close_container(reply);
-        return r;
+        return r < 0 ? r : bus_close_dict_entry(reply);
 }
 
 static int append_distances(sd_bus_message *reply, unsigned node, const struct node_state *nodes, size_t n)
