@@ -283,6 +283,20 @@ int bus_close_dict_entry(sd_bus_message *reply)
         return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
+int bus_append_dict_entry(sd_bus_message *reply, const char *key, const char *type, ...)
+{
+        va_list ap;
+        int r;
+
+        r = bus_open_dict_entry(reply, key, type);
+        if (r < 0)
+                return r;
+        va_start(ap, type);
+        r = sd_bus_message_appendv(reply, type, ap);
+        va_end(ap);
+        return r < 0 ? r : bus_close_dict_entry(reply);
+}
+
 int bus_reply_array(sd_bus_message *msg, const char *contents,
                     int (*append)(sd_bus_message *reply, const void *data), const void *data)
 {

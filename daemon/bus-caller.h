@@ -63,6 +63,8 @@ int bus_read_dict(sd_bus_message *msg,
 int bus_open_dict_entry(sd_bus_message *reply, const char *key, const char *type);
 /* ...and closed again, variant and entry. */
 int bus_close_dict_entry(sd_bus_message *reply);
+/* One whole {sv} entry: @key, and a variant of @type holding the values that follow. */
+int bus_append_dict_entry(sd_bus_message *reply, const char *key, const char *type, ...);
 
 /* Answer @msg with one array of @contents, its items added by @append. */
 int bus_reply_array(sd_bus_message *msg, const char *contents,

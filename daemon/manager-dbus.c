@@ -2,7 +2,6 @@
 /* org.gmem1.Manager on /org/gmem1: the daemon-wide properties and the
  * vtable: CreateRegion (create-region.c), listings (list-regions.c), ... */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,23 +32,6 @@ static int property_get_version(sd_bus *bus, const char *path, const char *inter
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
         return sd_bus_message_append(reply, "s", GMEM_VERSION);
-}
-
-
-static int append_entry(sd_bus_message *reply, const char *key, const char *type, ...)
-{
-        va_list ap;
-        int r;
-
-        r = bus_open_dict_entry(reply, key, type);
-        if (r < 0)
-                return r;
-        va_start(ap, type);
-        r = sd_bus_message_appendv(reply, type, ap);
-        va_end(ap);
-        if (r < 0)
-                return r;
-        return bus_close_dict_entry(reply);
 }
 
 static int append_modules(sd_bus_message *reply, const struct kernel_features *f, bool parameters)
@@ -109,23 +91,24 @@ static int property_get_kernel_features(sd_bus *bus, const char *path, const cha
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r < 0)
                 return r;
-        if ((r = append_entry(reply, "KernelRelease", "s", f->release)) < 0 ||
-            (r = append_entry(reply, "KVM", "b", (int) f->kvm)) < 0 ||
-            (r = append_entry(reply, "GuestMemfd", "b", (int) f->guest_memfd)) < 0 ||
-            (r = append_entry(reply, "GuestMemfdFlags", "t", f->guest_memfd_flags)) < 0 ||
-            (r = append_entry(reply, "GuestMemfdMmap", "b", (int) !!(f->guest_memfd_flags & GUEST_MEMFD_FLAG_MMAP))) < 0 ||
-            (r = append_entry(reply, "GuestMemfdInitShared", "b",
-                              (int) !!(f->guest_memfd_flags & GUEST_MEMFD_FLAG_INIT_SHARED))) < 0 ||
-            (r = append_entry(reply, "MemoryFaultInfo", "b", (int) f->memory_fault_info)) < 0 ||
-            (r = append_entry(reply, "PreFaultMemory", "b", (int) f->pre_fault_memory)) < 0 ||
-            (r = append_entry(reply, "UserMemory2", "b", (int) f->user_memory2)) < 0 ||
-            (r = append_entry(reply, "NumaAwarePageTables", "b", (int) f->numa_aware_page_tables)) < 0 ||
+        if ((r = bus_append_dict_entry(reply, "KernelRelease", "s", f->release)) < 0 ||
+            (r = bus_append_dict_entry(reply, "KVM", "b", (int) f->kvm)) < 0 ||
+            (r = bus_append_dict_entry(reply, "GuestMemfd", "b", (int) f->guest_memfd)) < 0 ||
+            (r = bus_append_dict_entry(reply, "GuestMemfdFlags", "t", f->guest_memfd_flags)) < 0 ||
+            (r = bus_append_dict_entry(reply, "GuestMemfdMmap", "b",
+                                       (int) !!(f->guest_memfd_flags & GUEST_MEMFD_FLAG_MMAP))) < 0 ||
+            (r = bus_append_dict_entry(reply, "GuestMemfdInitShared", "b",
+                                       (int) !!(f->guest_memfd_flags & GUEST_MEMFD_FLAG_INIT_SHARED))) < 0 ||
+            (r = bus_append_dict_entry(reply, "MemoryFaultInfo", "b", (int) f->memory_fault_info)) < 0 ||
+            (r = bus_append_dict_entry(reply, "PreFaultMemory", "b", (int) f->pre_fault_memory)) < 0 ||
+            (r = bus_append_dict_entry(reply, "UserMemory2", "b", (int) f->user_memory2)) < 0 ||
+            (r = bus_append_dict_entry(reply, "NumaAwarePageTables", "b", (int) f->numa_aware_page_tables)) < 0 ||
             (r = append_folio_sizes(reply, f)) < 0 ||
-            (r = append_entry(reply, "GuestMemfdAnyProcess", "b", (int) f->guest_memfd_any_mm)) < 0 ||
-            (r = append_entry(reply, "GuestMemfdInfo", "b", (int) f->guest_memfd_info)) < 0 ||
-            (r = append_entry(reply, "GuestMemfdPolicy", "b", (int) f->guest_memfd_policy)) < 0 ||
-            (r = append_entry(reply, "GuestMemfdOwnerMemcg", "b", (int) f->guest_memfd_owner_memcg)) < 0 ||
-            (r = append_entry(reply, "GuestMemfdMissing", "b", (int) f->guest_memfd_missing)) < 0 ||
+            (r = bus_append_dict_entry(reply, "GuestMemfdAnyProcess", "b", (int) f->guest_memfd_any_mm)) < 0 ||
+            (r = bus_append_dict_entry(reply, "GuestMemfdInfo", "b", (int) f->guest_memfd_info)) < 0 ||
+            (r = bus_append_dict_entry(reply, "GuestMemfdPolicy", "b", (int) f->guest_memfd_policy)) < 0 ||
+            (r = bus_append_dict_entry(reply, "GuestMemfdOwnerMemcg", "b", (int) f->guest_memfd_owner_memcg)) < 0 ||
+            (r = bus_append_dict_entry(reply, "GuestMemfdMissing", "b", (int) f->guest_memfd_missing)) < 0 ||
             (r = append_modules(reply, f, false)) < 0 ||
             (r = append_modules(reply, f, true)) < 0)
                 return r;

@@ -3,7 +3,6 @@
  * (CPUs, distances, huge pages, budget) and GetUsage (per uid). All of them
  * read gmemd's accounting (usage.c): O(regions), flat in bytes held. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 
 #include "bus-caller.h"
@@ -60,20 +59,6 @@ int bus_method_get_nodes(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 
 /* --- GetNodeFacts ----------------------------------------------------------------- */
 
-static int append_fact(sd_bus_message *reply, const char *key, const char *type, ...)
-{
-        va_list ap;
-        int r;
-
-        r = bus_open_dict_entry(reply, key, type);
-        if (r < 0)
-                return r;
-        va_start(ap, type);
-        r = sd_bus_message_appendv(reply, type, ap);
-        va_end(ap);
-        return r < 0 ? r : bus_close_dict_entry(reply);
-}
-
 /* An {sv} entry whose value is an array of @item, opened up to the array; close with close_array_fact(). */
 static int open_array_fact(sd_bus_message *reply, const char *key, const char *variant, const char *item)
 {
@@ -124,13 +109,15 @@ static int append_node_facts(sd_bus_message *reply, const struct node_state *h, 
                 r = sd_bus_message_append(reply, "u", (uint32_t) h->node);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "{sv}");
-        if (r < 0 || (r = append_fact(reply, "Total", "t", h->total)) < 0 ||
-            (r = append_fact(reply, "Free", "t", h->free)) < 0 || (r = append_fact(reply, "Held", "t", h->held)) < 0 ||
-            (r = append_fact(reply, "Promised", "t", h->charged)) < 0 ||
-            (r = append_fact(reply, "Budget", "t", h->budget)) < 0 ||
-            (r = append_fact(reply, "BudgetLeft", "t", placement_budget_left(h))) < 0 ||
-            (r = append_fact(reply, "CPUs", "s", cpus)) < 0 || (r = append_distances(reply, h->node, nodes, n)) < 0 ||
-            (r = append_fact(reply, "TransparentHugePages", "s", thp)) < 0 ||
+        if (r < 0 || (r = bus_append_dict_entry(reply, "Total", "t", h->total)) < 0 ||
+            (r = bus_append_dict_entry(reply, "Free", "t", h->free)) < 0 ||
+            (r = bus_append_dict_entry(reply, "Held", "t", h->held)) < 0 ||
+            (r = bus_append_dict_entry(reply, "Promised", "t", h->charged)) < 0 ||
+            (r = bus_append_dict_entry(reply, "Budget", "t", h->budget)) < 0 ||
+            (r = bus_append_dict_entry(reply, "BudgetLeft", "t", placement_budget_left(h))) < 0 ||
+            (r = bus_append_dict_entry(reply, "CPUs", "s", cpus)) < 0 ||
+            (r = append_distances(reply, h->node, nodes, n)) < 0 ||
+            (r = bus_append_dict_entry(reply, "TransparentHugePages", "s", thp)) < 0 ||
             (r = append_hugepages(reply, h->node)) < 0)
                 return r;
         r = sd_bus_message_close_container(reply);
