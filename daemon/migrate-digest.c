@@ -2,6 +2,7 @@
 /* The migration's region tag: Poly1305 (OpenSSL's EVP_MAC, vectorised) under a
  * one-time key per migration, on a helper thread so it overlaps the socket I/O. */
 #include <errno.h>
+#include <search.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,16 +135,60 @@ static bool take_next(struct mig_digest *d, const uint8_t *bytes, uint64_t n)
         return true;
 }
 
+/* A page take() keeps until the tag reaches it; a node of d->kept. */
+struct kept_page {
+        uint64_t offset; /* first: the tree compares it */
+        uint8_t bytes[MIG_PAGE_SIZE];
+};
+
+static int kept_compare(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* The page kept for @offset, out of the tree (the caller frees it), or NULL. */
+static struct kept_page *kept_remove(struct mig_digest *d, uint64_t offset)
+{
+        void **node = d->kept ? tfind(&offset, &d->kept, kept_compare) : NULL;
+        struct kept_page *k = node ? *node : NULL;
+
+        if (k)
+                tdelete(k, &d->kept, kept_compare);
+        return k;
+}
+
+/* Keep a copy of the page at @offset, unless one is kept already. */
+static int kept_add(struct mig_digest *d, uint64_t offset, const uint8_t *bytes)
+{
+        struct kept_page *k;
+        void **node;
+
+        if (d->kept && tfind(&offset, &d->kept, kept_compare))
+                return 0;
+        k = malloc(sizeof(*k));
+        if (!k)
+                return -ENOMEM;
+        k->offset = offset;
+        memcpy(k->bytes, bytes, MIG_PAGE_SIZE);
+        node = tsearch(k, &d->kept, kept_compare);
+        if (!node) {
+                free(k);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
 /* The kept pages that continue what is hashed now. */
 static bool take_kept(struct mig_digest *d)
 {
-        uint64_t p;
+        struct kept_page *k;
 
-        while (d->cursor < d->size && d->pending[p = d->cursor / MIG_PAGE_SIZE]) {
-                bool ok = take_next(d, d->pending[p], MIG_PAGE_SIZE);
+        while (d->cursor < d->size && (k = kept_remove(d, d->cursor))) {
+                bool ok = take_next(d, k->bytes, MIG_PAGE_SIZE);
 
-                free(d->pending[p]);
-                d->pending[p] = NULL;
+                free(k);
                 if (!ok)
                         return false;
         }
@@ -153,9 +198,8 @@ static bool take_kept(struct mig_digest *d)
 static int take_locked(struct mig_digest *d, uint64_t offset, const uint8_t *bytes, uint64_t length)
 {
         uint64_t end = offset + length;
+        int r;
 
-        if (!d->pending && !(d->pending = calloc(d->size / MIG_PAGE_SIZE, sizeof(*d->pending))))
-                return -ENOMEM;
         if (offset < d->cursor) { /* taken before, in part */
                 if (end <= d->cursor)
                         return 0;
@@ -163,23 +207,17 @@ static int take_locked(struct mig_digest *d, uint64_t offset, const uint8_t *byt
                 offset = d->cursor;
         }
         if (offset == d->cursor) {
-                for (uint64_t p = offset / MIG_PAGE_SIZE; p < end / MIG_PAGE_SIZE; p++) {
-                        free(d->pending[p]); /* the same bytes, kept when they came the other way */
-                        d->pending[p] = NULL;
-                }
+                /* The same bytes, kept when they came the other way. */
+                for (uint64_t o = offset; d->kept && o < end; o += MIG_PAGE_SIZE)
+                        free(kept_remove(d, o));
                 if (!take_next(d, bytes, end - offset) || !take_kept(d))
                         d->failed = true;
                 return 0;
         }
         for (; offset < end; offset += MIG_PAGE_SIZE, bytes += MIG_PAGE_SIZE) {
-                uint8_t **slot = &d->pending[offset / MIG_PAGE_SIZE];
-
-                if (*slot)
-                        continue;
-                *slot = malloc(MIG_PAGE_SIZE);
-                if (!*slot)
-                        return -ENOMEM;
-                memcpy(*slot, bytes, MIG_PAGE_SIZE);
+                r = kept_add(d, offset, bytes);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
@@ -250,10 +288,7 @@ void mig_digest_done(struct mig_digest *d)
         pthread_cond_destroy(&d->cond);
         EVP_MAC_CTX_free(d->ctx);
         d->ctx = NULL;
-        if (d->pending)
-                for (uint64_t p = 0; p < d->size / MIG_PAGE_SIZE; p++)
-                        free(d->pending[p]);
-        free(d->pending);
-        d->pending = NULL;
+        tdestroy(d->kept, free);
+        d->kept = NULL;
         d->live = false;
 }

@@ -26,7 +26,7 @@ struct mig_digest {
         bool started, want_final, done, failed;
         atomic_bool stop;
         pthread_t thread;
-        uint8_t **pending;        /* take(): copies of pages received ahead of cursor, by page */
+        void *kept;               /* take(): pages received ahead of cursor, a tsearch() tree by offset */
         uint8_t value[MIG_DIGEST_LEN];
 };
 
