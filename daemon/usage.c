@@ -349,23 +349,6 @@ bool usage_measure_after_populate(const struct region *region, uint64_t length)
         return region->size <= USAGE_INLINE_MAX || region->size / USAGE_POPULATE_MEASURE_FACTOR <= length;
 }
 
-void usage_region_populated(struct region *region, uint64_t changed_seq, uint64_t *resident)
-{
-        struct usage_refresher *u = region->manager ? region->manager->usage : NULL;
-        /* Another change since the job started (a Discard, another populate
-         * done) may have come after the walk: then the refresher's turn. */
-        bool exact = resident && region->changed_seq == changed_seq && !atomic_load(&region->released);
-
-        usage_region_changed(region);
-        if (!exact) {
-                free(resident);
-                return;
-        }
-        /* Newer than the change, and than any batch in flight: that one's
-         * older measurement is dropped when it comes back (store_measurement()). */
-        store_resident(region, resident, u ? ++u->seq : region->changed_seq + 1, now_usec());
-}
-
 static const uint64_t *measure_inline(struct region *region)
 {
         struct usage_refresher *u = region->manager ? region->manager->usage : NULL;
@@ -380,6 +363,27 @@ static const uint64_t *measure_inline(struct region *region)
         }
         store_resident(region, resident, seq, now_usec());
         return resident;
+}
+
+void usage_region_populated(struct region *region, uint64_t changed_seq, uint64_t *resident)
+{
+        struct usage_refresher *u = region->manager ? region->manager->usage : NULL;
+        /* Another change since the job started (a Discard, another populate
+         * done) may have come after the walk: then the refresher's turn. */
+        bool exact = resident && region->changed_seq == changed_seq && !atomic_load(&region->released);
+
+        usage_region_changed(region);
+        if (!exact) {
+                free(resident);
+                /* Counted by the kernel: one ioctl now, and Resident's PropertiesChanged
+                 * goes out before the reply as it does after a walk. */
+                if (kernel_counts(region) && !atomic_load(&region->released))
+                        (void) measure_inline(region);
+                return;
+        }
+        /* Newer than the change, and than any batch in flight: that one's
+         * older measurement is dropped when it comes back (store_measurement()). */
+        store_resident(region, resident, u ? ++u->seq : region->changed_seq + 1, now_usec());
 }
 
 static const uint64_t zeroes[1024]; /* a region never measured: nothing known resident */
