@@ -43,10 +43,26 @@ for mode in "" -e "-e -n 16"; do
 		fail "guest_memfd_demand_paging_test $mode printed no result"
 done
 
+# Upstream's test (no guest_memfd in it) loses its nested guest with exit_reason=SHUTDOWN now and
+# then in these TCG guests, on the pinned 7.3 without the series too (1 of 40 runs there; see
+# docs/benchmarks.md): a run that dies exactly that way is run once more, and fails the second time.
+dpt() {
+	out=$(mktemp /tmp/demand_paging_test.XXXXXX)
+	"$bindir/demand_paging_test" "$@" 2>&1 | tee "$out"
+	local rc=${PIPESTATUS[0]}
+	if [ "$rc" != 0 ] && grep -q 'exit_reason=SHUTDOWN' "$out"; then
+		echo "guest-memfd-missing: demand_paging_test $* lost its guest (SHUTDOWN); once more"
+		run demand_paging_test "$bindir/demand_paging_test" "$@"
+		return
+	fi
+	echo "guest-memfd-missing: demand_paging_test exited with $rc"
+	[ "$rc" = 0 ] || fail "demand_paging_test: exit status $rc (4 = skipped)"
+}
+
 for uffd in MISSING MINOR; do
 	backing=anonymous
 	[ "$uffd" = MINOR ] && backing=shmem
-	run demand_paging_test "$bindir/demand_paging_test" -u "$uffd" -s "$backing" -v 2 -b 2M
+	dpt -u "$uffd" -s "$backing" -v 2 -b 2M
 	grep -q 'Overall demand paging rate' "$out" ||
 		fail "demand_paging_test -u $uffd printed no rate"
 done
