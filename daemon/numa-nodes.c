@@ -17,6 +17,9 @@
 #include "numa-nodes.h"
 
 #define MEASURE_BATCH 4096U
+/* The mode flags of include/uapi/linux/mempolicy.h (STATIC_NODES,
+ * RELATIVE_NODES, NUMA_BALANCING); numaif.h has only the last. */
+#define MPOL_MODE_FLAGS ((1 << 15) | (1 << 14) | (1 << 13))
 
 int node_init(void)
 {
@@ -202,6 +205,46 @@ int node_measure_resident(void *addr, size_t length, uint64_t *per_node, unsigne
                 i += run - 1;
         }
         return locate_batch(batch, n, per_node, n_max, page);
+}
+
+int node_strict_bind_at(void *addr)
+{
+        _cleanup_(bitmask_freep) struct bitmask *mask = numa_allocate_nodemask();
+        int mode, node = -1;
+
+        if (!mask)
+                return -ENOMEM;
+        /* The policy that allocates at @addr: the VMA's, or for a shared
+         * mapping the file's own (guest_memfd keeps one per inode). */
+        if (get_mempolicy(&mode, mask->maskp, mask->size + 1, addr, MPOL_F_ADDR) < 0)
+                return negative_errno();
+        /* A bind is strict whatever its flags: allocation fails rather than
+         * leave the nodemask, and NUMA balancing stays inside it. */
+        if ((mode & ~MPOL_MODE_FLAGS) != MPOL_BIND)
+                return -1;
+        for (unsigned i = 0; i < mask->size; i++) {
+                if (!numa_bitmask_isbitset(mask, i))
+                        continue;
+                if (node >= 0)
+                        return -1;
+                node = (int) i;
+        }
+        return node;
+}
+
+int node_range_empty(void *addr, size_t length)
+{
+        size_t page = (size_t) sysconf(_SC_PAGESIZE), n = length / page;
+        _cleanup_free_ unsigned char *vec = malloc(n ?: 1);
+
+        if (!vec)
+                return -ENOMEM;
+        if (mincore(addr, length, vec) < 0)
+                return negative_errno();
+        for (size_t i = 0; i < n; i++)
+                if (vec[i] & 1)
+                        return 0;
+        return 1;
 }
 
 /* --- node facts ------------------------------------------------------------------- */

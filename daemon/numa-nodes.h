@@ -32,6 +32,13 @@ int node_resident_from_kernel(int fd, uint64_t *per_node, unsigned n_max);
  */
 int node_measure_resident(void *addr, size_t length, uint64_t *per_node, unsigned n_max);
 
+/* The node a strict bind to a single node (MPOL_BIND, one node) sends every
+ * allocation at @addr of a mapping to; negative when the policy there is any
+ * other or cannot be read. */
+int node_strict_bind_at(void *addr);
+/* 1 if no page of [addr, addr + length) is in memory (mincore), 0 if one is. */
+int node_range_empty(void *addr, size_t length);
+
 /* The nodes of the CPUs in @cpus ("0-3,8"), sorted; -EINVAL with a message
  * in @msg when it is no CPU list or names a CPU this host does not have. */
 int node_of_cpus(const char *cpus, unsigned **ret, size_t *n_ret, char *msg, size_t msg_size);

@@ -57,10 +57,25 @@ static int count_present(struct populate_job *j, uint64_t *ret)
         return 0;
 }
 
+/* Add what the workers found in their chunks to @per_node, when they
+ * measured the whole range: every chunk populated, none cancelled. */
+static bool sum_workers(struct populate_job *j, uint64_t *per_node)
+{
+        if (!j->workers[0].resident || atomic_load(&j->chunks_measured) != j->length)
+                return false;
+        for (unsigned i = 0; i < j->n_workers; i++)
+                for (unsigned node = 0; node < node_count_max(); node++)
+                        per_node[node] += j->workers[i].resident[node];
+        return true;
+}
+
 static void job_measure(struct populate_job *j)
 {
-        int r = node_measure_resident((char *) j->region->map + j->offset, j->length, j->resident, j->n_resident);
+        int r = 0;
 
+        if (!sum_workers(j, j->resident))
+                r = node_measure_resident((char *) j->region->map + j->offset, j->length, j->resident,
+                                          j->n_resident);
         if (r >= 0) {
                 j->measured = true;
                 return;
@@ -89,11 +104,8 @@ static void job_measure_region(struct populate_job *j)
 
         if (j->measured)
                 memcpy(j->region_resident, j->resident, j->n_resident * sizeof(uint64_t));
-        else if (j->workers[0].resident && atomic_load(&j->chunks_measured) == j->length)
-                for (unsigned i = 0; i < j->n_workers; i++)
-                        for (unsigned node = 0; node < node_count_max(); node++)
-                                j->region_resident[node] += j->workers[i].resident[node];
-        else /* cancelled or failed midway: what it did not reach may hold pages too */
+        else if (!sum_workers(j, j->region_resident))
+                /* cancelled or failed midway: what it did not reach may hold pages too */
                 r = measure_part(j, j->offset, j->length);
         if (r >= 0)
                 r = measure_part(j, 0, j->offset);
@@ -118,6 +130,36 @@ static void job_end(struct populate_job *j)
         job_notify(j);
 }
 
+/* Before populating a chunk: the node its pages will all be on, if nothing is
+ * there yet and a strict bind to one node allocates them; else negative. */
+static int chunk_fresh_node(struct populate_job *j, uint64_t offset, uint64_t length)
+{
+        char *addr = (char *) j->region->map + offset;
+        int node = node_strict_bind_at(addr);
+
+        return node >= 0 && node_range_empty(addr, length) > 0 ? node : -1;
+}
+
+/*
+ * After populating it, where the chunk's pages are. A chunk that was empty
+ * and is bound to one node before and after holds its whole length there:
+ * every page in it was allocated under that bind, by this worker or, in the
+ * meantime, by the guest or the VMM. Else each page is located (move_pages(),
+ * ten times the cost). Only the region's owner, rebinding its guest_memfd
+ * and back while the chunk is populated, could make the first answer wrong,
+ * about its own region, until the refresher's next round.
+ */
+static int measure_chunk(struct populate_worker *w, uint64_t offset, uint64_t length, int fresh_node)
+{
+        char *addr = (char *) w->job->region->map + offset;
+
+        if (fresh_node >= 0 && node_strict_bind_at(addr) == fresh_node) {
+                w->resident[fresh_node] += length;
+                return 0;
+        }
+        return node_measure_resident(addr, length, w->resident, node_count_max());
+}
+
 static void *populate_worker(void *arg)
 {
         struct populate_worker *w = arg;
@@ -128,11 +170,12 @@ static void *populate_worker(void *arg)
                 populate_format_cpus(&cpus, w->cpu_list, sizeof(w->cpu_list));
         while (!job_stopping(j)) {
                 uint64_t off = atomic_fetch_add(&w->pool->next, POPULATE_CHUNK), len;
-                int r;
+                int fresh_node, r;
 
                 if (off >= w->pool->end)
                         break;
                 len = w->pool->end - off < POPULATE_CHUNK ? w->pool->end - off : POPULATE_CHUNK;
+                fresh_node = w->resident ? chunk_fresh_node(j, off, len) : -1;
                 r = region_populate(j->region, off, len);
                 if (r < 0) {
                         job_fail(j, r, w->node);
@@ -141,8 +184,7 @@ static void *populate_worker(void *arg)
                 atomic_fetch_add(&j->done, len);
                 job_notify(j);
                 /* Here, while the chunk is fresh, on its node's CPUs, in parallel. */
-                if (w->resident && node_measure_resident((char *) j->region->map + off, len, w->resident,
-                                                         node_count_max()) >= 0)
+                if (w->resident && measure_chunk(w, off, len, fresh_node) >= 0)
                         atomic_fetch_add(&j->chunks_measured, len);
         }
         if (atomic_load(&j->region->released))
@@ -196,14 +238,15 @@ static int job_spawn(struct populate_job *j)
         return 0;
 }
 
-/* The region's numbers, and each worker's of its chunks unless the range is
- * measured at the end anyway (j->measure). */
-static int job_alloc_measure(struct populate_job *j)
+/* Each worker's numbers of its chunks, and the region's when @region_too. */
+static int job_alloc_measure(struct populate_job *j, bool region_too)
 {
-        j->region_resident = calloc(node_count_max(), sizeof(uint64_t));
-        if (!j->region_resident)
-                return -ENOMEM;
-        for (unsigned i = 0; !j->measure && i < j->n_workers; i++) {
+        if (region_too) {
+                j->region_resident = calloc(node_count_max(), sizeof(uint64_t));
+                if (!j->region_resident)
+                        return -ENOMEM;
+        }
+        for (unsigned i = 0; i < j->n_workers; i++) {
                 j->workers[i].resident = calloc(node_count_max(), sizeof(uint64_t));
                 if (!j->workers[i].resident)
                         return -ENOMEM;
@@ -229,8 +272,12 @@ int populate_job_start(struct region *region, const struct populate_params *p, u
                 if (!j->resident)
                         r = -ENOMEM;
         }
-        if (r >= 0 && usage_measure_after_populate(region, p->length))
-                r = job_alloc_measure(j);
+        if (r >= 0 && region->shared && region->map) {
+                bool region_too = usage_measure_after_populate(region, p->length);
+
+                if (region_too || p->measure)
+                        r = job_alloc_measure(j, region_too);
+        }
         if (r >= 0) {
                 j->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
                 if (j->event_fd < 0)

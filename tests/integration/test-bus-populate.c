@@ -126,6 +126,68 @@ static void test_resident_exact_after_range(sd_bus *bus)
         region_release(bus, path);
 }
 
+/* The bytes per node PopulateWithOptions reports for [0, size) of @path. */
+static void populate_report(sd_bus *bus, const char *path, uint64_t size, uint64_t *node0, uint64_t *others)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint64_t bytes;
+        uint32_t node;
+
+        *node0 = *others = 0;
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "PopulateWithOptions", &error,
+                                     &reply, "tta{sv}", 0ULL, size, 0));
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ut)"));
+        while (sd_bus_message_read(reply, "(ut)", &node, &bytes) > 0)
+                *(node == 0 ? node0 : others) += bytes;
+        ASSERT_OK(sd_bus_message_exit_container(reply));
+}
+
+/*
+ * A region bound to node 0 whose last chunk (gmemd populates 32 MiB at a time)
+ * is shorter than the others, with pages the VMM put there before in the
+ * first: gmemd counts a chunk it found empty under a one-node bind without
+ * locating each page, and locates those of a chunk that held some. Both
+ * must add up to the region's size exactly, in the report and in Resident,
+ * for the whole-region call, then for a Populate of the rest of a second
+ * region (the job's own measurement, not the report).
+ */
+static void test_bound_uneven_chunks(sd_bus *bus)
+{
+        const uint64_t size = 40 * MIB, pre_at = 8 * MIB, pre_len = 4 * MIB;
+        static const uint32_t node0[] = { 0 };
+        _cleanup_close_ int vm = make_vm(), g = make_gmem(vm, size), g2 = make_gmem(vm, size);
+        _cleanup_free_ char *path = NULL, *path2 = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        const struct opt o[] = {
+                { .key = "memfd", .sig = "h", .h = g },
+                { .key = "policy", .sig = "s", .s = "bind" },
+                { .key = "nodes", .sig = "au", .au = node0, .n_au = 1 },
+        };
+        const struct opt o2[] = { { .key = "memfd", .sig = "h", .h = g2 }, o[1], o[2] };
+        uint64_t on0, elsewhere;
+        char *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, g, 0);
+
+        ASSERT(map != MAP_FAILED);
+        ASSERT_OK(madvise(map + pre_at, pre_len, MADV_POPULATE_WRITE));
+        ASSERT_OK(munmap(map, size));
+        ASSERT(bytes_in_memory(g, size) == pre_len);
+        ASSERT_OK(create(bus, vm, size, o, ELEMENTSOF(o), &error, &path));
+        populate_report(bus, path, size, &on0, &elsewhere);
+        ASSERT(on0 == size && elsewhere == 0);
+        ASSERT(resident_on(bus, path, 0) == size && resident_total(bus, path) == size);
+
+        ASSERT_OK(create(bus, vm, size, o2, ELEMENTSOF(o2), &error, &path2));
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path2, "org.gmem1.Region", "Populate", NULL, NULL, "tt",
+                                     0ULL, size));
+        ASSERT(resident_on(bus, path2, 0) == size && resident_total(bus, path2) == size);
+        printf("ok: a %llu MiB region bound to node 0 (chunks of 32 and 8 MiB, %llu MiB there before): %llu MiB "
+               "reported and Resident, for PopulateWithOptions and Populate\n", size / MIB, pre_len / MIB,
+               size / MIB);
+        region_release(bus, path);
+        region_release(bus, path2);
+}
+
 /* A Release sent after a Populate is answered first, the Populate then fails
  * NotFound, and the worker stopped: the guest_memfd is not fully allocated. */
 static void test_release_stops_worker(struct test_env *e, sd_bus *bus)
@@ -197,6 +259,7 @@ int main(void)
         before = daemon_holdings(&e, bus);
         test_loop_serves_while_populating(bus);
         test_resident_exact_after_range(bus);
+        test_bound_uneven_chunks(bus);
         test_release_stops_worker(&e, bus);
         /* The region released under its worker was freed when the worker ended. */
         expect_same_holdings(&e, bus, &before);

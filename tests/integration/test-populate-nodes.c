@@ -7,8 +7,11 @@
  * its node. Placement is checked with the daemon's residency report (the
  * reply and the Resident property) and by move_pages() on our own mapping. */
 #include <numa.h>
+#include <numaif.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <systemd/sd-bus.h>
@@ -164,6 +167,59 @@ static void test_split(sd_bus *bus, int vm)
         region_release(bus, path);
 }
 
+static const unsigned long node0_mask = 1;
+
+/* Every page of [addr, addr + length) is on node 0 (move_pages(), libnuma). */
+static bool on_node0(char *addr, uint64_t length)
+{
+        size_t n = length / (size_t) sysconf(_SC_PAGESIZE);
+        _cleanup_free_ void **pages = calloc(n, sizeof(void *));
+        _cleanup_free_ int *status = calloc(n, sizeof(int));
+
+        ASSERT(pages && status);
+        for (size_t i = 0; i < n; i++)
+                pages[i] = addr + i * (size_t) sysconf(_SC_PAGESIZE);
+        ASSERT_OK(numa_move_pages(0, n, pages, NULL, status, 0));
+        for (size_t i = 0; i < n; i++)
+                if (status[i] != 0)
+                        return false;
+        return true;
+}
+
+/* Pages the VMM allocated on node 0 before handing its guest_memfd over,
+ * part of one chunk: a region then bound to node 1 and populated whole holds
+ * them where they are and the rest on node 1. gmemd counts a chunk it found
+ * empty under a one-node bind without locating its pages; this one it must
+ * locate. */
+static void test_preallocated(sd_bus *bus, int vm)
+{
+        static const uint32_t node1[] = { 1 };
+        const uint64_t at = 40 * MIB, len = 16 * MIB;
+        _cleanup_close_ int g = make_gmem(vm, SIZE);
+        _cleanup_free_ char *path = NULL;
+        uint64_t where[MAX_NODES];
+        struct report rep;
+        char *map;
+
+        map = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g, 0);
+        ASSERT(map != MAP_FAILED);
+        ASSERT_OK(mbind(map, SIZE, MPOL_BIND, &node0_mask, sizeof(node0_mask) * 8, 0));
+        ASSERT_OK(madvise(map + at, len, MADV_POPULATE_WRITE));
+        ASSERT(on_node0(map + at, len));
+        ASSERT_OK(munmap(map, SIZE));
+
+        path = create_bound(bus, vm, g, node1, 1);
+        populate(bus, path, 1, &rep);
+        printf("   report: node 0 %llu MiB, node 1 %llu MiB\n", rep.resident[0] / MIB, rep.resident[1] / MIB);
+        ASSERT(rep.resident[0] == len && rep.resident[1] == SIZE - len);
+        ASSERT(resident_on(bus, path, 0) == len && resident_on(bus, path, 1) == SIZE - len);
+        numa_locate_pages(g, SIZE, where);
+        ASSERT(where[0] == len && where[1] == SIZE - len);
+        printf("ok: bind node 1 over %llu MiB the VMM had put on node 0: the report, Resident and move_pages "
+               "agree (%llu MiB on node 0, the rest on node 1)\n", len / MIB, len / MIB);
+        region_release(bus, path);
+}
+
 int main(void)
 {
         struct test_env e;
@@ -177,6 +233,7 @@ int main(void)
         vm = make_vm();
         test_one_node(bus, vm);
         test_split(bus, vm);
+        test_preallocated(bus, vm);
         safe_close(vm);
         sd_bus_flush_close_unref(bus);
         ASSERT_OK(test_env_stop(&e));
