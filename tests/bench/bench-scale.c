@@ -2,11 +2,15 @@
 /* bench-scale: latency of GetNodes, GetUsage, ListRegions (whole and a page of
  * 100) and an `auto` CreateRegion with 1, 100 and 1000 regions holding 1 to 16
  * GiB, against the bus floor (a Properties.Get of Version) measured in the same
- * rounds, and each party's CPU per listing. The target: flat in bytes held,
- * p99 < 1 ms at 1000 regions above the floor. */
+ * rounds, and each party's CPU per listing. A listing's reply grows with the
+ * regions, so its floor is measured too: the same rows carried over the same
+ * bus between two connections of this process, without gmemd (list floor).
+ * The target: flat in bytes held, p99 < 1 ms at 1000 regions above the floor. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +29,13 @@
 #define MAX_HELD 4
 #define MAX_COST_ROWS 32
 
-enum op { OP_FLOOR, OP_GET_NODES, OP_GET_USAGE, OP_LIST, OP_LIST_PAGE, OP_CREATE_AUTO, _OP_MAX };
+enum op { OP_FLOOR, OP_LIST_FLOOR, OP_GET_NODES, OP_GET_USAGE, OP_LIST, OP_LIST_PAGE, OP_CREATE_AUTO, _OP_MAX };
 
 #define PAGE 100 /* regions in the page OP_LIST_PAGE asks for */
 
 static const char *const op_names[_OP_MAX] = {
         [OP_FLOOR] = "floor (Get Version)",
+        [OP_LIST_FLOOR] = "list floor (ListRegions' rows, no gmemd)",
         [OP_GET_NODES] = "GetNodes",
         [OP_GET_USAGE] = "GetUsage",
         [OP_LIST] = "ListRegions",
@@ -46,8 +51,36 @@ struct config {
         size_t n_held;
 };
 
+/* One row of ListRegions' a(ostsu). */
+struct list_row {
+        char *path, *name, *policy;
+        uint64_t size;
+        uint32_t uid;
+};
+
+/*
+ * The replier of the list floor: a connection of this process to the same
+ * bus, served by a thread of its own, answering with the rows gmemd last
+ * listed, marshalled as gmemd marshals them (daemon/list-regions.c). A call
+ * to it costs what any listing of those rows costs on the bus, both ends'
+ * sd-bus work and dbus-daemon's included, and nothing of gmemd.
+ */
+struct replier {
+        sd_bus *bus;
+        const char *name; /* its unique name */
+        pthread_t thread;
+        atomic_bool stop;
+        pthread_mutex_t lock;
+        struct list_row *rows;
+        size_t n_rows;
+};
+
+#define REPLIER_PATH "/org/gmem1/bench/floor"
+#define REPLIER_INTERFACE "org.gmem1.bench.Floor"
+
 struct scale {
         gmem_client *client;
+        struct replier replier;
         sd_bus *bus; /* for what libgmem does not call: the floor and GetUsage */
         gmem_options *auto_options;
         int vm;
@@ -68,6 +101,188 @@ static int floor_call(struct scale *s)
 
         return sd_bus_get_property_string(s->bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "Version", NULL,
                                           &version);
+}
+
+static void rows_free(struct list_row *rows, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(rows[i].path);
+                free(rows[i].name);
+                free(rows[i].policy);
+        }
+        free(rows);
+}
+
+static int replier_list(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        struct replier *rp = userdata;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ostsu)");
+        pthread_mutex_lock(&rp->lock);
+        for (size_t i = 0; r >= 0 && i < rp->n_rows; i++) {
+                const struct list_row *row = &rp->rows[i];
+
+                r = sd_bus_message_open_container(reply, 'r', "ostsu");
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 'o', row->path);
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 's', row->name);
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 't', &row->size);
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 's', row->policy);
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 'u', &row->uid);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+        }
+        pthread_mutex_unlock(&rp->lock);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+}
+
+static int replier_stop(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        struct replier *rp = userdata;
+
+        atomic_store(&rp->stop, true);
+        return sd_bus_reply_method_return(m, "");
+}
+
+static const sd_bus_vtable replier_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("List", "", "a(ostsu)", replier_list, 0),
+        SD_BUS_METHOD("Stop", "", "", replier_stop, 0),
+        SD_BUS_VTABLE_END,
+};
+
+static void *replier_run(void *arg)
+{
+        struct replier *rp = arg;
+
+        while (!atomic_load(&rp->stop)) {
+                int r = sd_bus_process(rp->bus, NULL);
+
+                if (r == 0)
+                        r = sd_bus_wait(rp->bus, UINT64_MAX);
+                if (r < 0) {
+                        fprintf(stderr, "bench-scale: list floor replier: %s\n", strerror(-r));
+                        break;
+                }
+        }
+        return NULL;
+}
+
+static int replier_start(struct replier *rp, const char *address)
+{
+        int r;
+
+        pthread_mutex_init(&rp->lock, NULL);
+        r = sd_bus_new(&rp->bus);
+        if (r >= 0 && (r = sd_bus_set_address(rp->bus, address)) >= 0 &&
+            (r = sd_bus_set_bus_client(rp->bus, true)) >= 0 && (r = sd_bus_start(rp->bus)) >= 0)
+                r = sd_bus_get_unique_name(rp->bus, &rp->name);
+        if (r >= 0)
+                r = sd_bus_add_object_vtable(rp->bus, NULL, REPLIER_PATH, REPLIER_INTERFACE, replier_vtable, rp);
+        if (r >= 0)
+                r = -pthread_create(&rp->thread, NULL, replier_run, rp);
+        if (r < 0)
+                rp->bus = sd_bus_flush_close_unref(rp->bus);
+        return r;
+}
+
+static void replier_stop_join(struct scale *s)
+{
+        struct replier *rp = &s->replier;
+
+        if (!rp->bus)
+                return;
+        (void) sd_bus_call_method(s->bus, rp->name, REPLIER_PATH, REPLIER_INTERFACE, "Stop", NULL, NULL, "");
+        pthread_join(rp->thread, NULL);
+        sd_bus_flush_close_unref(rp->bus);
+        rows_free(rp->rows, rp->n_rows);
+        pthread_mutex_destroy(&rp->lock);
+}
+
+/* The replier answers with what ListRegions answers now. */
+static int replier_take_rows(struct scale *s)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        struct list_row *rows = NULL, row;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_call_method(s->bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "ListRegions", NULL, &reply,
+                               "");
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'a', "(ostsu)");
+        while (r >= 0) {
+                const char *path, *name, *policy;
+                struct list_row *grown;
+
+                r = sd_bus_message_read(reply, "(ostsu)", &path, &name, &row.size, &policy, &row.uid);
+                if (r <= 0)
+                        break;
+                grown = realloc(rows, (n + 1) * sizeof(*rows));
+                if (!grown) {
+                        r = -ENOMEM;
+                        break;
+                }
+                rows = grown;
+                rows[n] = (struct list_row) { .path = strdup(path), .name = strdup(name), .policy = strdup(policy),
+                                              .size = row.size, .uid = row.uid };
+                if (!rows[n++].policy || !rows[n - 1].name || !rows[n - 1].path)
+                        r = -ENOMEM;
+        }
+        if (r < 0) {
+                rows_free(rows, n);
+                return r;
+        }
+        pthread_mutex_lock(&s->replier.lock);
+        rows_free(s->replier.rows, s->replier.n_rows);
+        s->replier.rows = rows;
+        s->replier.n_rows = n;
+        pthread_mutex_unlock(&s->replier.lock);
+        return 0;
+}
+
+/* The list floor: the replier's rows, each read in place as libgmem reads
+ * gmemd's (it then copies them). */
+static int list_floor(struct scale *s)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(s->bus, s->replier.name, REPLIER_PATH, REPLIER_INTERFACE, "List", NULL, &reply, "");
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'a', "(ostsu)");
+        while (r >= 0) {
+                const char *path, *name, *policy;
+                uint64_t size;
+                uint32_t uid;
+
+                r = sd_bus_message_enter_container(reply, 'r', "ostsu");
+                if (r <= 0)
+                        break;
+                r = sd_bus_message_read_basic(reply, 'o', &path);
+                if (r >= 0)
+                        r = sd_bus_message_read_basic(reply, 's', &name);
+                if (r >= 0)
+                        r = sd_bus_message_read_basic(reply, 't', &size);
+                if (r >= 0)
+                        r = sd_bus_message_read_basic(reply, 's', &policy);
+                if (r >= 0)
+                        r = sd_bus_message_read_basic(reply, 'u', &uid);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+        }
+        return r < 0 ? r : sd_bus_message_exit_container(reply);
 }
 
 static int get_nodes(struct scale *s)
@@ -134,7 +349,8 @@ static int create_auto(struct scale *s, uint64_t *ns)
 static int one_round(struct scale *s, struct bench_samples *samples)
 {
         int (*calls[])(struct scale *) = {
-                [OP_FLOOR] = floor_call, [OP_GET_NODES] = get_nodes, [OP_GET_USAGE] = get_usage,
+                [OP_FLOOR] = floor_call, [OP_LIST_FLOOR] = list_floor, [OP_GET_NODES] = get_nodes,
+                [OP_GET_USAGE] = get_usage,
                 [OP_LIST] = list_regions, [OP_LIST_PAGE] = list_page,
         };
         uint64_t ns;
@@ -185,34 +401,39 @@ static uint64_t clock_ns(clockid_t clock)
 }
 
 /* The CPU clocks a call is measured on: this thread, dbus-daemon (its process
- * clock, exact) and gmemd's main thread (its last context switch). */
-static void read_clocks(const struct scale *s, clockid_t bus_clock, uint64_t ret[3])
+ * clock, exact) and the server's: gmemd's main thread (its last context
+ * switch), or for the list floor the replier thread's own clock (exact). */
+static void read_clocks(const struct scale *s, clockid_t bus_clock, const clockid_t *replier_clock,
+                        uint64_t ret[3])
 {
         ret[0] = clock_ns(CLOCK_THREAD_CPUTIME_ID);
         ret[1] = clock_ns(bus_clock);
-        ret[2] = main_thread_ns(s->gmemd_pid);
+        ret[2] = replier_clock ? clock_ns(*replier_clock) : main_thread_ns(s->gmemd_pid);
 }
 
 /* Where one call's time goes: @call alone, @rounds times in a row, the median
  * per call of its wall time and of the CPU time each party spent on it (this
- * thread, dbus-daemon, gmemd's event loop); a row of the second table. */
+ * thread, dbus-daemon, gmemd's event loop or the list floor's replier); a row
+ * of the second table. */
 static int measure_costs(struct scale *s, const char *what, int (*call)(struct scale *), unsigned rounds)
 {
         _cleanup_free_ uint64_t *ns = calloc((size_t) rounds * 4, sizeof(uint64_t));
         uint64_t before[3], after[3], t0, med[4];
-        clockid_t bus_clock;
+        clockid_t bus_clock, replier_clock;
+        bool replier = call == list_floor;
         int r;
 
         if (!ns)
                 return -ENOMEM;
-        if (s->n_costs == MAX_COST_ROWS || clock_getcpuclockid(s->bus_pid, &bus_clock) != 0)
+        if (s->n_costs == MAX_COST_ROWS || clock_getcpuclockid(s->bus_pid, &bus_clock) != 0 ||
+            (replier && pthread_getcpuclockid(s->replier.thread, &replier_clock) != 0))
                 return 0;
         for (unsigned i = 0; i < rounds; i++) {
-                read_clocks(s, bus_clock, before);
+                read_clocks(s, bus_clock, replier ? &replier_clock : NULL, before);
                 t0 = bench_now_ns();
                 r = call(s);
                 ns[i] = bench_now_ns() - t0;
-                read_clocks(s, bus_clock, after);
+                read_clocks(s, bus_clock, replier ? &replier_clock : NULL, after);
                 if (r < 0)
                         return r;
                 for (size_t k = 0; k < 3; k++)
@@ -307,6 +528,8 @@ static int measure(struct scale *s, const struct config *cfg, uint64_t held)
 
         for (unsigned op = 0; op < _OP_MAX && r >= 0; op++)
                 r = bench_samples_init(&samples[op], op_names[op], cfg->iterations);
+        if (r >= 0)
+                r = replier_take_rows(s);
         for (unsigned i = 0; r >= 0 && i < 10; i++) /* warm-up */
                 r = one_round(s, samples);
         for (unsigned op = 0; op < _OP_MAX && r >= 0; op++)
@@ -323,11 +546,12 @@ static int measure(struct scale *s, const struct config *cfg, uint64_t held)
                                 printf("   n/a |");
                         else
                                 printf(" %.0f / %.0f |", st[op].p50_us, st[op].p99_us);
+                /* A whole listing above the floor of its own rows, any other call above Get. */
                 for (unsigned op = OP_GET_NODES; op < _OP_MAX; op++)
                         if (!s->have[op])
                                 printf("   n/a |");
                         else
-                                printf(" %.0f |", st[op].p99_us - st[OP_FLOOR].p99_us);
+                                printf(" %.0f |", st[op].p99_us - st[op == OP_LIST ? OP_LIST_FLOOR : OP_FLOOR].p99_us);
                 putchar('\n');
                 fflush(stdout);
         }
@@ -335,6 +559,9 @@ static int measure(struct scale *s, const struct config *cfg, uint64_t held)
                 r = measure_costs(s, "ListRegions", list_regions, cfg->iterations);
         if (r >= 0)
                 r = measure_costs(s, "ListRegions, reply not read", list_regions_unread, cfg->iterations);
+        if (r >= 0)
+                r = measure_costs(s, "list floor: its rows, no gmemd (last column: the replier)", list_floor,
+                                  cfg->iterations);
         if (r >= 0 && s->have[OP_LIST_PAGE])
                 r = measure_costs(s, "ListRegionsFiltered limit 100", list_page, cfg->iterations);
         for (unsigned op = 0; op < _OP_MAX; op++)
@@ -476,7 +703,7 @@ int main(int argc, char **argv)
                 return 2;
         bench_require_host();
         raise_fd_limit();
-        printf("bench-scale: %u rounds a row, each: floor, GetNodes, GetUsage, ListRegions, ListRegionsFiltered "
+        printf("bench-scale: %u rounds a row, each: floor, list floor, GetNodes, GetUsage, ListRegions, ListRegionsFiltered "
                "limit %d, CreateRegion auto 2M (+ an untimed release)\n", cfg.iterations, PAGE);
         bench_print_host(stdout);
         r = bench_env_start(&env);
@@ -491,6 +718,8 @@ int main(int argc, char **argv)
         if (r >= 0 && (r = sd_bus_set_address(s.bus, env.env.address)) >= 0 &&
             (r = sd_bus_set_bus_client(s.bus, true)) >= 0)
                 r = sd_bus_start(s.bus);
+        if (r >= 0)
+                r = replier_start(&s.replier, env.env.address);
         if (r >= 0)
                 r = gmem_options_new(&s.auto_options);
         if (r >= 0)
@@ -507,11 +736,12 @@ int main(int argc, char **argv)
                 if (!s.have[op])
                         printf("This gmemd has no %s (a baseline from before it): that column is n/a.\n",
                                op_names[op]);
-        printf("\nlatency in us, p50 / p99; the last columns: p99 above the floor's p99\n\n");
-        printf("| regions | held | floor | GetNodes | GetUsage | ListRegions | ListRegions page %d | CreateRegion auto | "
-               "GetNodes - floor | GetUsage - floor | ListRegions - floor | page %d - floor | CreateRegion - floor |\n",
-               PAGE, PAGE);
-        printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        printf("\nlatency in us, p50 / p99; the last columns: p99 above the floor's p99 (for ListRegions: above "
+               "the list floor's, the same rows carried between two connections of this process)\n\n");
+        printf("| regions | held | floor | list floor | GetNodes | GetUsage | ListRegions | ListRegions page %d | "
+               "CreateRegion auto | GetNodes - floor | GetUsage - floor | ListRegions - list floor | page %d - floor | "
+               "CreateRegion - floor |\n", PAGE, PAGE);
+        printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (size_t i = 0; r >= 0 && i < cfg.n_counts; i++)
                 r = run_count(&s, &cfg, cfg.counts[i]);
         if (r >= 0) {
@@ -523,6 +753,7 @@ int main(int argc, char **argv)
         }
         if (r < 0)
                 fprintf(stderr, "bench-scale: %s (%s)\n", strerror(-r), gmem_client_get_error(s.client) ?: "-");
+        replier_stop_join(&s);
         gmem_options_unref(s.auto_options);
         sd_bus_flush_close_unref(s.bus);
         gmem_client_unref(s.client);
