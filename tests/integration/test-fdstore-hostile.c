@@ -256,8 +256,8 @@ static int call_as(const char *address, const char *path, const char *method, ui
 }
 
 /* gmemd's open fds, but for sd-event's timerfd, which comes and goes with
- * pending bus calls. */
-static int daemon_fds(const struct test_env *e)
+ * pending bus calls; each printed with what it is when @show. */
+static int daemon_fds_shown(const struct test_env *e, bool show)
 {
         char dir[64], path[512], target[256];
         struct dirent *de;
@@ -277,9 +277,28 @@ static int daemon_fds(const struct test_env *e)
                 ASSERT(len > 0);
                 target[len] = '\0';
                 n += !streq(target, "anon_inode:[timerfd]");
+                if (show)
+                        fprintf(stderr, "   gmemd fd %s -> %s\n", de->d_name, target);
         }
         closedir(d);
         return n;
+}
+
+static int daemon_fds(const struct test_env *e)
+{
+        return daemon_fds_shown(e, false);
+}
+
+/* gmemd holds @want fds (daemon_fds()); if not, say which it holds. */
+static void expect_daemon_fds(const struct test_env *e, int want)
+{
+        int n = daemon_fds(e);
+
+        if (n != want) {
+                fprintf(stderr, "gmemd holds %d fds (timerfds aside), not %d:\n", n, want);
+                (void) daemon_fds_shown(e, true);
+        }
+        ASSERT(n == want);
 }
 
 static uint64_t region_id(gmem_region *r)
@@ -323,7 +342,7 @@ static void test_hostile_store(void)
         ASSERT_OK(test_env_start_daemon_again(e));
         ASSERT(test_env_daemon_alive(e));
         ASSERT(restored_regions(bus) == 2);
-        ASSERT(daemon_fds(e) == fds);
+        expect_daemon_fds(e, fds);
         ASSERT(test_env_daemon_mappings(e) == mappings);
         /* The bad entries are gone from the store, the good ones are pairs. */
         ASSERT_OK(test_env_fdstore_sync(e));
@@ -333,7 +352,7 @@ static void test_hostile_store(void)
         /* And the restart after that still finds both. */
         ASSERT_OK(test_env_restart_daemon(e, SIGKILL));
         ASSERT(restored_regions(bus) == 2);
-        ASSERT(daemon_fds(e) == fds);
+        expect_daemon_fds(e, fds);
 
         /* Restored regions count against the quota (3 per uid). */
         third = create_region(c, vm, 2 * MIB, true);
@@ -393,7 +412,7 @@ static void test_listen_env(void)
         e->listen = TEST_LISTEN_NO_NAMES;
         ASSERT_OK(test_env_restart_daemon(e, SIGTERM));
         ASSERT(restored_regions(bus) == 0);
-        ASSERT(daemon_fds(e) == empty_fds);
+        expect_daemon_fds(e, empty_fds);
         e->listen = TEST_LISTEN_OTHER_PID;
         ASSERT_OK(test_env_restart_daemon(e, SIGKILL));
         ASSERT(restored_regions(bus) == 0);
