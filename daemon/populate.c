@@ -137,7 +137,11 @@ static int chunk_fresh_node(struct populate_job *j, uint64_t offset, uint64_t le
         char *addr = (char *) j->region->map + offset;
         int node = node_strict_bind_at(addr);
 
-        return node >= 0 && node_range_empty(addr, length) > 0 ? node : -1;
+        /* The file's policy is the owner's to set too: a node gmemd does not
+         * count is located page by page like any other. */
+        if (node < 0 || (unsigned) node >= node_count_max())
+                return -1;
+        return node_range_empty(addr, length) > 0 ? node : -1;
 }
 
 /*
