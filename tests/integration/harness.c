@@ -379,25 +379,52 @@ bool test_env_daemon_alive(struct test_env *e)
         return e->daemon_pid > 0 && poll(&p, 1, 0) == 0;
 }
 
+/* Whether gmemd's fd @name (in /proc/PID/fd @dir) counts as held: not one
+ * that libsystemd opens and closes by itself, and not one closed meanwhile.
+ * sd-event keeps a timerfd per clock only while a timer is armed, and reads
+ * /proc/sys/kernel/random/boot_id once, when it arms its first timer (to
+ * spread timers over their accuracy window): after a call gmemd already
+ * answered. */
+static bool fd_held(const char *dir, const char *name, FILE *show)
+{
+        char path[512], target[256];
+        ssize_t len;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        len = readlink(path, target, sizeof(target) - 1);
+        if (len < 0)
+                return false;
+        target[len] = '\0';
+        if (show)
+                fprintf(show, "   gmemd fd %s -> %s\n", name, target);
+        return !streq(target, "anon_inode:[timerfd]") && !streq(target, "/proc/sys/kernel/random/boot_id");
+}
+
+static int count_fds(pid_t pid, FILE *show)
+{
+        struct dirent *de;
+        char dir[64];
+        int n = 0;
+        DIR *d;
+
+        snprintf(dir, sizeof(dir), "/proc/%d/fd", (int) pid);
+        d = opendir(dir);
+        if (!d)
+                return negative_errno();
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.' && fd_held(dir, de->d_name, show))
+                        n++;
+        closedir(d);
+        return n;
+}
+
 static int count_entries(pid_t pid, const char *what)
 {
         char path[64];
         int n = 0;
 
-        if (streq(what, "fd")) {
-                DIR *d;
-                struct dirent *de;
-
-                snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
-                d = opendir(path);
-                if (!d)
-                        return negative_errno();
-                while ((de = readdir(d)))
-                        if (de->d_name[0] != '.')
-                                n++;
-                closedir(d);
-                return n;
-        }
+        if (streq(what, "fd"))
+                return count_fds(pid, NULL);
         /* Only guest memory mappings: the allocator's own vary run to run. */
         snprintf(path, sizeof(path), "/proc/%d/maps", (int) pid);
         FILE *f = fopen(path, "re");
@@ -414,6 +441,11 @@ static int count_entries(pid_t pid, const char *what)
 int test_env_daemon_fds(struct test_env *e)
 {
         return count_entries(e->daemon_pid, "fd");
+}
+
+int test_env_show_daemon_fds(struct test_env *e, FILE *f)
+{
+        return count_fds(e->daemon_pid, f);
 }
 
 int test_env_daemon_mappings(struct test_env *e)

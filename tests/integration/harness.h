@@ -74,8 +74,12 @@ int test_env_stop_daemon(struct test_env *e, int sig);
 int test_env_start_daemon_again(struct test_env *e);
 /* The metadata text stored under @fdname (the fd that is not a guest_memfd). */
 int test_env_fdstore_metadata(struct test_env *e, const char *fdname, char *buf, size_t size);
-/* Open fds of gmemd, and its mappings of guest_memfds, to prove nothing leaked. */
+/* Open fds of gmemd (but for those libsystemd opens and closes by itself: the
+ * timerfds and the boot id of sd-event), and its mappings of guest_memfds, to
+ * prove nothing leaked. */
 int test_env_daemon_fds(struct test_env *e);
+/* The same count, each fd listed on @f with what it is. */
+int test_env_show_daemon_fds(struct test_env *e, FILE *f);
 int test_env_daemon_mappings(struct test_env *e);
 
 /* A KVM binary statistic of the VM behind @vm_fd (KVM_GET_STATS_FD), by name;

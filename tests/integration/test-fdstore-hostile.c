@@ -6,7 +6,6 @@
  * gmemd restarted from a clean store. Restored regions keep their quota
  * usage, their owner checks and the property rule; new ids never collide;
  * SIGTERM while a worker populates a region loses nothing. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -255,48 +254,14 @@ static int call_as(const char *address, const char *path, const char *method, ui
         return WEXITSTATUS(status);
 }
 
-/* gmemd's open fds, but for sd-event's timerfd, which comes and goes with
- * pending bus calls; each printed with what it is when @show. */
-static int daemon_fds_shown(const struct test_env *e, bool show)
+/* gmemd holds @want fds (test_env_daemon_fds()); if not, say which it holds. */
+static void expect_daemon_fds(struct test_env *e, int want)
 {
-        char dir[64], path[512], target[256];
-        struct dirent *de;
-        DIR *d;
-        int n = 0;
-
-        snprintf(dir, sizeof(dir), "/proc/%d/fd", (int) e->daemon_pid);
-        d = opendir(dir);
-        ASSERT(d);
-        while ((de = readdir(d))) {
-                ssize_t len;
-
-                if (de->d_name[0] == '.')
-                        continue;
-                snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-                len = readlink(path, target, sizeof(target) - 1);
-                ASSERT(len > 0);
-                target[len] = '\0';
-                n += !streq(target, "anon_inode:[timerfd]");
-                if (show)
-                        fprintf(stderr, "   gmemd fd %s -> %s\n", de->d_name, target);
-        }
-        closedir(d);
-        return n;
-}
-
-static int daemon_fds(const struct test_env *e)
-{
-        return daemon_fds_shown(e, false);
-}
-
-/* gmemd holds @want fds (daemon_fds()); if not, say which it holds. */
-static void expect_daemon_fds(const struct test_env *e, int want)
-{
-        int n = daemon_fds(e);
+        int n = test_env_daemon_fds(e);
 
         if (n != want) {
-                fprintf(stderr, "gmemd holds %d fds (timerfds aside), not %d:\n", n, want);
-                (void) daemon_fds_shown(e, true);
+                fprintf(stderr, "gmemd holds %d fds, not %d:\n", n, want);
+                (void) test_env_show_daemon_fds(e, stderr);
         }
         ASSERT(n == want);
 }
@@ -333,7 +298,7 @@ static void test_hostile_store(void)
         ASSERT_OK(test_env_fdstore_sync(e));
         ASSERT_OK(test_env_restart_daemon(e, SIGTERM));
         ASSERT(restored_regions(bus) == 2);
-        fds = daemon_fds(e);
+        fds = test_env_daemon_fds(e);
         mappings = test_env_daemon_mappings(e);
         ASSERT(fds > 0 && mappings == 2);
 
@@ -400,7 +365,7 @@ static void test_listen_env(void)
         start("LISTEN_FDS without names, LISTEN_PID of another process", &o, &e, &bus, &vm);
         /* Measured once gmemd answered a call, idle, as below. */
         ASSERT(restored_regions(bus) == 0);
-        empty_fds = daemon_fds(e);
+        empty_fds = test_env_daemon_fds(e);
         ASSERT_OK(gmem_client_new(e->address, &c));
         region = create_region(c, vm, 2 * MIB, true);
         gmem_region_unref(region);
