@@ -192,6 +192,39 @@ static void test_bound_uneven_chunks(sd_bus *bus)
         region_release(bus, path2);
 }
 
+static uint64_t held_on_all_nodes(sd_bus *bus)
+{
+        struct host_node nodes[64];
+        size_t n = host_nodes(bus, nodes, ELEMENTSOF(nodes));
+        uint64_t held = 0;
+
+        for (size_t i = 0; i < n; i++)
+                held += nodes[i].held;
+        return held;
+}
+
+/* What gmemd changed is what GetNodes sums next: after a Discard, the bytes
+ * held drop at once. A region up to 64 MiB is measured again on the loop
+ * when it is summed after gmemd changed it; a gmemd that forgot the change
+ * would sum the populate's older numbers until the refresher's next round. */
+static void test_discard_then_sum(sd_bus *bus)
+{
+        const uint64_t size = 32 * MIB;
+        _cleanup_close_ int vm = make_vm(), g = make_gmem(vm, size);
+        _cleanup_free_ char *path = create_plain(bus, vm, g, size);
+
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Populate", NULL, NULL, "tt", 0ULL,
+                                     size));
+        ASSERT(held_on_all_nodes(bus) == size);
+        ASSERT_OK(sd_bus_call_method(bus, "org.gmem1", path, "org.gmem1.Region", "Discard", NULL, NULL, "tt", 0ULL,
+                                     size / 2));
+        ASSERT(bytes_in_memory(g, size) == size / 2);
+        ASSERT(held_on_all_nodes(bus) == size / 2);
+        printf("ok: GetNodes holds %llu MiB after a Populate, %llu MiB right after a Discard of half\n",
+               size / MIB, size / 2 / MIB);
+        region_release(bus, path);
+}
+
 /* A Release sent after a Populate is answered first, the Populate then fails
  * NotFound, and the worker stopped: the guest_memfd is not fully allocated. */
 static void test_release_stops_worker(struct test_env *e, sd_bus *bus)
@@ -264,6 +297,7 @@ int main(void)
         test_loop_serves_while_populating(bus);
         test_resident_exact_after_range(bus);
         test_bound_uneven_chunks(bus);
+        test_discard_then_sum(bus);
         test_release_stops_worker(&e, bus);
         /* The region released under its worker was freed when the worker ended. */
         expect_same_holdings(&e, bus, &before);
