@@ -51,13 +51,6 @@ struct config {
         size_t n_held;
 };
 
-/* One row of ListRegions' a(ostsu). */
-struct list_row {
-        char *path, *name, *policy;
-        uint64_t size;
-        uint32_t uid;
-};
-
 /*
  * The replier of the list floor: a connection of this process to the same
  * bus, served by a thread of its own, answering with the rows gmemd last
@@ -71,7 +64,7 @@ struct replier {
         pthread_t thread;
         atomic_bool stop;
         pthread_mutex_t lock;
-        struct list_row *rows;
+        gmem_region_info *rows; /* ListRegions' rows, as libgmem lists them */
         size_t n_rows;
 };
 
@@ -103,16 +96,6 @@ static int floor_call(struct scale *s)
                                           &version);
 }
 
-static void rows_free(struct list_row *rows, size_t n)
-{
-        for (size_t i = 0; i < n; i++) {
-                free(rows[i].path);
-                free(rows[i].name);
-                free(rows[i].policy);
-        }
-        free(rows);
-}
-
 static int replier_list(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -125,7 +108,7 @@ static int replier_list(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = sd_bus_message_open_container(reply, 'a', "(ostsu)");
         pthread_mutex_lock(&rp->lock);
         for (size_t i = 0; r >= 0 && i < rp->n_rows; i++) {
-                const struct list_row *row = &rp->rows[i];
+                const gmem_region_info *row = &rp->rows[i];
 
                 r = sd_bus_message_open_container(reply, 'r', "ostsu");
                 if (r >= 0)
@@ -137,7 +120,7 @@ static int replier_list(sd_bus_message *m, void *userdata, sd_bus_error *error)
                 if (r >= 0)
                         r = sd_bus_message_append_basic(reply, 's', row->policy);
                 if (r >= 0)
-                        r = sd_bus_message_append_basic(reply, 'u', &row->uid);
+                        r = sd_bus_message_append_basic(reply, 'u', &row->owner_uid);
                 if (r >= 0)
                         r = sd_bus_message_close_container(reply);
         }
@@ -215,46 +198,21 @@ static void replier_stop_join(struct scale *s)
         (void) sd_bus_call_method(s->bus, rp->name, REPLIER_PATH, REPLIER_INTERFACE, "Stop", NULL, NULL, "");
         pthread_join(rp->thread, NULL);
         sd_bus_flush_close_unref(rp->bus);
-        rows_free(rp->rows, rp->n_rows);
+        gmem_region_info_free(rp->rows, rp->n_rows);
         pthread_mutex_destroy(&rp->lock);
 }
 
 /* The replier answers with what ListRegions answers now. */
 static int replier_take_rows(struct scale *s)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        struct list_row *rows = NULL, row;
+        gmem_region_info *rows = NULL;
         size_t n = 0;
-        int r;
+        int r = gmem_client_list_regions(s->client, &rows, &n);
 
-        r = sd_bus_call_method(s->bus, "org.gmem1", "/org/gmem1", "org.gmem1.Manager", "ListRegions", NULL, &reply,
-                               "");
-        if (r >= 0)
-                r = sd_bus_message_enter_container(reply, 'a', "(ostsu)");
-        while (r >= 0) {
-                const char *path, *name, *policy;
-                struct list_row *grown;
-
-                r = sd_bus_message_read(reply, "(ostsu)", &path, &name, &row.size, &policy, &row.uid);
-                if (r <= 0)
-                        break;
-                grown = realloc(rows, (n + 1) * sizeof(*rows));
-                if (!grown) {
-                        r = -ENOMEM;
-                        break;
-                }
-                rows = grown;
-                rows[n] = (struct list_row) { .path = strdup(path), .name = strdup(name), .policy = strdup(policy),
-                                              .size = row.size, .uid = row.uid };
-                if (!rows[n++].policy || !rows[n - 1].name || !rows[n - 1].path)
-                        r = -ENOMEM;
-        }
-        if (r < 0) {
-                rows_free(rows, n);
+        if (r < 0)
                 return r;
-        }
         pthread_mutex_lock(&s->replier.lock);
-        rows_free(s->replier.rows, s->replier.n_rows);
+        gmem_region_info_free(s->replier.rows, s->replier.n_rows);
         s->replier.rows = rows;
         s->replier.n_rows = n;
         pthread_mutex_unlock(&s->replier.lock);
