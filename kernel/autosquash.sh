@@ -15,11 +15,8 @@ case ${1:-} in
 *) gmem_die "unknown argument: $1" ;;
 esac
 
+gmem_require_series_tree "(as fixup! commits) first"
 cd "$GMEM_KERNEL_TREE"
-git rev-parse -q --verify "refs/tags/$GMEM_KERNEL_BASE_TAG" >/dev/null ||
-	gmem_die "$GMEM_KERNEL_TREE has no $GMEM_KERNEL_BASE_TAG tag; run kernel/prepare-tree.sh first"
-[ -z "$(git status --porcelain --untracked-files=no)" ] ||
-	gmem_die "$GMEM_KERNEL_TREE has uncommitted changes; commit them (as fixup! commits) first"
 
 old=$(git rev-parse HEAD)
 declare -A mtime

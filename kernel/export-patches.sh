@@ -21,11 +21,7 @@ esac
 
 tree=$GMEM_KERNEL_TREE
 g() { git -C "$tree" "$@"; }
-g rev-parse -q --verify "refs/tags/$GMEM_KERNEL_BASE_TAG" >/dev/null ||
-	gmem_die "$tree has no $GMEM_KERNEL_BASE_TAG tag; run kernel/prepare-tree.sh first"
-if [ -n "$(g status --porcelain --untracked-files=no)" ]; then
-	gmem_die "$tree has uncommitted changes; commit them first"
-fi
+gmem_require_series_tree first
 if g merge-base --is-ancestor HEAD "$GMEM_KERNEL_BASE_TAG" &&
    [ "$(g rev-parse HEAD)" != "$(g rev-parse "$GMEM_KERNEL_BASE_TAG^{commit}")" ]; then
 	gmem_die "HEAD is behind $GMEM_KERNEL_BASE_TAG"

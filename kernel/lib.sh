@@ -36,6 +36,15 @@ gmem_log() {
 	echo "${0##*/}: $*" >&2
 }
 
+# gmem_require_series_tree HINT: the kernel tree has the base tag and nothing uncommitted
+# (HINT says how to commit it), as the scripts that rewrite or export the series need.
+gmem_require_series_tree() {
+	git -C "$GMEM_KERNEL_TREE" rev-parse -q --verify "refs/tags/$GMEM_KERNEL_BASE_TAG" >/dev/null ||
+		gmem_die "$GMEM_KERNEL_TREE has no $GMEM_KERNEL_BASE_TAG tag; run kernel/prepare-tree.sh first"
+	[ -z "$(git -C "$GMEM_KERNEL_TREE" status --porcelain --untracked-files=no)" ] ||
+		gmem_die "$GMEM_KERNEL_TREE has uncommitted changes; commit them $1"
+}
+
 # Is the tarball in the cache and does it match the pinned hash?
 gmem_tarball_ok() {
 	[ -f "$GMEM_KERNEL_TARBALL" ] || return 1
