@@ -35,8 +35,9 @@ struct populate_worker {
         cpu_set_t cpus;
         pthread_t thread;
         char cpu_list[128]; /* what it found itself allowed on, set when it starts */
-        /* Per node, the chunks it populated, each measured right after (when
-         * the job measures the region and not the range at the end). */
+        /* Per node, the chunks it populated, each measured right after; NULL
+         * when the job measures neither the range (the report) nor the region
+         * (usage_measure_after_populate()). */
         uint64_t *resident;
 };
 
